@@ -1,0 +1,218 @@
+//go:build cgo
+
+// Package duckdb is the local warehouse back end: one DuckDB file holding
+// the settlements, settlements_quarantine and runs tables and their staging
+// tables. It needs cgo; URIs look like duckdb:///abs/path/warehouse.duckdb.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	duckdbdriver "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/marketplace/settle/io/warehouse"
+)
+
+func init() {
+	warehouse.Register("duckdb", func(ctx context.Context, u *url.URL) (warehouse.Warehouse, error) {
+		return OpenURL(ctx, u)
+	})
+}
+
+var _ warehouse.Warehouse = (*Warehouse)(nil)
+
+// Config holds the DuckDB settings applied when the file is opened. The
+// defaults fit a 2-core machine whose whole process budget is about 3 GiB:
+// DuckDB spills to TempDirectory beyond MemoryLimit.
+type Config struct {
+	// MemoryLimit is DuckDB's memory_limit ("1GB").
+	MemoryLimit string
+	// Threads is DuckDB's worker thread count; 0 means DuckDB's default
+	// (one per core).
+	Threads int
+	// TempDirectory is where DuckDB spills; "" means "<path>.tmp".
+	TempDirectory string
+}
+
+// DefaultConfig returns the settings used when a URI names none:
+// memory_limit 1GB, 2 threads.
+func DefaultConfig() Config {
+	return Config{MemoryLimit: "1GB", Threads: 2}
+}
+
+// Warehouse is a DuckDB file holding the warehouse tables. It is safe for
+// use by one goroutine at a time.
+type Warehouse struct {
+	db   *sql.DB
+	path string
+}
+
+// OpenURL opens the warehouse named by a duckdb:///abs/path URI. The query
+// may set memory_limit, threads and temp_directory
+// (duckdb:///w.duckdb?memory_limit=2GB&threads=4); any other key is an
+// error.
+func OpenURL(ctx context.Context, u *url.URL) (*Warehouse, error) {
+	if u.Host != "" || u.Path == "" {
+		return nil, fmt.Errorf("opening duckdb warehouse %q: want duckdb:///absolute/path/file.duckdb", u.String())
+	}
+	cfg := DefaultConfig()
+	for k, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		switch k {
+		case "memory_limit":
+			cfg.MemoryLimit = v
+		case "threads":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("opening duckdb warehouse: threads=%q is not a count", v)
+			}
+			cfg.Threads = n
+		case "temp_directory":
+			cfg.TempDirectory = v
+		default:
+			return nil, fmt.Errorf("opening duckdb warehouse: unknown setting %q (want memory_limit, threads or temp_directory)", k)
+		}
+	}
+	return Open(ctx, u.Path, cfg)
+}
+
+// Open opens (creating if absent) the DuckDB file at path and creates the
+// warehouse tables that do not exist yet.
+func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("opening duckdb warehouse %q: path is not absolute", path)
+	}
+	q := url.Values{}
+	// Rows need no order while loading and merging; keeping it costs memory.
+	q.Set("preserve_insertion_order", "false")
+	if cfg.MemoryLimit != "" {
+		q.Set("memory_limit", cfg.MemoryLimit)
+	}
+	if cfg.Threads > 0 {
+		q.Set("threads", strconv.Itoa(cfg.Threads))
+	}
+	if cfg.TempDirectory != "" {
+		q.Set("temp_directory", cfg.TempDirectory)
+	}
+	connector, err := duckdbdriver.NewConnector(path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("opening duckdb warehouse %q: %w", path, err)
+	}
+	db := sql.OpenDB(connector)
+	// One connection: the contract is one goroutine at a time, and DuckDB
+	// runs a single statement on all its threads anyway.
+	db.SetMaxOpenConns(1)
+	w := &Warehouse{db: db, path: path}
+	if err := w.createTables(ctx); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return w, nil
+}
+
+// Close closes the database file.
+func (w *Warehouse) Close() error {
+	if err := w.db.Close(); err != nil {
+		return fmt.Errorf("closing duckdb warehouse %q: %w", w.path, err)
+	}
+	return nil
+}
+
+// DB returns the underlying database handle, for reconciliation queries.
+// Callers must not use it concurrently with the Warehouse methods.
+func (w *Warehouse) DB() *sql.DB { return w.db }
+
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS settlements (
+		vendor_txn_id VARCHAR PRIMARY KEY,
+		order_id      VARCHAR,
+		seller_id     VARCHAR,
+		type          VARCHAR,
+		status        VARCHAR,
+		amount        DECIMAL(38,9),
+		fee           DECIMAL(38,9),
+		currency      VARCHAR,
+		created_at    TIMESTAMPTZ,
+		updated_at    TIMESTAMPTZ,
+		settled_at    TIMESTAMPTZ,
+		metadata      JSON,
+		run_id        VARCHAR,
+		raw_ref       VARCHAR
+	)`,
+	`CREATE TABLE IF NOT EXISTS settlements_quarantine (
+		quarantine_key VARCHAR PRIMARY KEY,
+		vendor_txn_id  VARCHAR,
+		reason         VARCHAR,
+		raw            JSON,
+		run_id         VARCHAR,
+		raw_ref        VARCHAR,
+		quarantined_at TIMESTAMPTZ
+	)`,
+	`CREATE TABLE IF NOT EXISTS runs (
+		run_id        VARCHAR PRIMARY KEY,
+		kind          VARCHAR,
+		window_start  TIMESTAMPTZ,
+		window_end    TIMESTAMPTZ,
+		started_at    TIMESTAMPTZ,
+		finished_at   TIMESTAMPTZ,
+		fetched       BIGINT,
+		duplicates    BIGINT,
+		validated     BIGINT,
+		quarantined   BIGINT,
+		promoted      BIGINT,
+		dead_lettered BIGINT,
+		outcome       VARCHAR,
+		detail        VARCHAR
+	)`,
+	// Staging rows belong to the batch's run (stage_run_id); row_run_id is
+	// the run id written in the file, which becomes settlements.run_id.
+	// No keys: a run may stage several versions of one id.
+	`CREATE TABLE IF NOT EXISTS staging_settlements (
+		run_id        VARCHAR NOT NULL,
+		vendor_txn_id VARCHAR NOT NULL,
+		order_id      VARCHAR,
+		seller_id     VARCHAR,
+		type          VARCHAR,
+		status        VARCHAR,
+		amount        DECIMAL(38,9),
+		fee           DECIMAL(38,9),
+		currency      VARCHAR,
+		created_at    TIMESTAMPTZ,
+		updated_at    TIMESTAMPTZ NOT NULL,
+		settled_at    TIMESTAMPTZ,
+		metadata      JSON,
+		row_run_id    VARCHAR,
+		raw_ref       VARCHAR
+	)`,
+	`CREATE TABLE IF NOT EXISTS staging_quarantine (
+		run_id         VARCHAR NOT NULL,
+		quarantine_key VARCHAR NOT NULL,
+		vendor_txn_id  VARCHAR,
+		reason         VARCHAR,
+		raw            JSON,
+		row_run_id     VARCHAR,
+		raw_ref        VARCHAR,
+		quarantined_at TIMESTAMPTZ
+	)`,
+}
+
+func (w *Warehouse) createTables(ctx context.Context) error {
+	for _, stmt := range schema {
+		if _, err := w.db.ExecContext(ctx, stmt); err != nil {
+			name := strings.Fields(stmt)[5]
+			return fmt.Errorf("creating table %s in %q: %w", name, w.path, err)
+		}
+	}
+	return nil
+}
+
+// sqlString quotes s as a SQL string literal.
+func sqlString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
