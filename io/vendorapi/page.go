@@ -94,14 +94,6 @@ type Envelope struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-// wireEnvelope tells missing fields from null ones.
-type wireEnvelope struct {
-	Data       json.RawMessage `json:"data"`
-	HasMore    json.RawMessage `json:"has_more"`
-	NextCursor json.RawMessage `json:"next_cursor"`
-	Error      json.RawMessage `json:"error"`
-}
-
 var jsonNull = []byte("null")
 
 func isNull(m json.RawMessage) bool { return len(m) == 0 || bytes.Equal(m, jsonNull) }
@@ -112,11 +104,16 @@ func isNull(m json.RawMessage) bool { return len(m) == 0 || bytes.Equal(m, jsonN
 // "error" object, has no "data" array, has no boolean "has_more" (a missing
 // has_more could silently end a chain early), or says has_more without a
 // next_cursor. A body that is an error object yields a *StatusError with
-// Code 200 and the vendor's code and message.
+// Code 200 and the vendor's code and message. Field names match exactly
+// (encoding/json alone would take "HAS_MORE" for has_more); of repeated
+// fields the last wins.
 func ParsePage(body []byte) (Envelope, error) {
-	var w wireEnvelope
-	if err := json.Unmarshal(body, &w); err != nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w: %w", ErrMalformedPage, err)
+	}
+	w := struct{ Data, HasMore, NextCursor, Error json.RawMessage }{
+		Data: fields["data"], HasMore: fields["has_more"], NextCursor: fields["next_cursor"], Error: fields["error"],
 	}
 	if !isNull(w.Error) {
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w", errorObject(200, w.Error))

@@ -168,6 +168,8 @@ func TestParsePageRefusesBodiesThatAreNotOnePage(t *testing.T) {
 		{"has_more as a number", `{"data":[],"has_more":1,"next_cursor":"c"}`},
 		{"a next_cursor object", `{"data":[],"has_more":true,"next_cursor":{"c":1}}`},
 		{"two objects", `{"data":[],"has_more":false}{"data":[],"has_more":false}`},
+		{"field names in another case", `{"DATA":[],"Has_More":false,"next_cursor":null}`},
+		{"an error key in another case is not data", `{"Error":{"code":"internal"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,10 +225,13 @@ func FuzzParsePage(f *testing.F) {
 		if env.HasMore {
 			w.NextCursor = &env.NextCursor
 		}
-		again, err := json.Marshal(w)
-		if err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(w); err != nil {
 			t.Fatalf("re-encoding %+v: %v", env, err)
 		}
+		again := buf.Bytes()
 		env2, err := vendorapi.ParsePage(again)
 		if err != nil {
 			t.Fatalf("ParsePage(re-encoded %q) error = %v", again, err)
