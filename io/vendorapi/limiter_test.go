@@ -100,7 +100,7 @@ func TestRecoveryIsAdditiveAfterQuietPeriodsAndNeverPassesTheMax(t *testing.T) {
 			want  float64
 		}{
 			{9 * time.Second, 17.5},
-			{1 * time.Second, 20},   // 10 s quiet: +2.5
+			{1 * time.Second, 20},    // 10 s quiet: +2.5
 			{10 * time.Second, 22.5}, // 20 s
 			{10 * time.Second, 25},   // 30 s: back at the max
 			{100 * time.Second, 25},  // never above it
@@ -365,4 +365,3 @@ func BenchmarkAdaptiveLimiterWait(b *testing.B) {
 		})
 	}
 }
-
