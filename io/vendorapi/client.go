@@ -395,7 +395,6 @@ func (c *Client) notify(ctx context.Context, ev AttemptEvent) {
 func (c *Client) attempt(ctx context.Context, req Request) (Page, AttemptEvent, error) {
 	var ev AttemptEvent
 	began := time.Now()
-	defer func() { ev.Latency = time.Since(began) }()
 
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?"+req.Query().Encode(), nil)
 	if err != nil {

@@ -99,8 +99,9 @@ func SharedLimiter(key string, rps float64, burst int) *AdaptiveLimiter {
 }
 
 // Wait blocks until a request may be sent: past any pause, then for a token.
-// Returns ctx's error if ctx ends first, or the rate package's error if the
-// wait cannot end before ctx's deadline.
+// Returns ctx's error if ctx ends first; when the wait cannot end before
+// ctx's deadline it returns at once with an error wrapping
+// context.DeadlineExceeded.
 func (l *AdaptiveLimiter) Wait(ctx context.Context) error {
 	for {
 		l.mu.Lock()
@@ -116,6 +117,11 @@ func (l *AdaptiveLimiter) Wait(ctx context.Context) error {
 		}
 	}
 	if err := l.lim.Wait(ctx); err != nil {
+		if ctx.Err() == nil {
+			// rate refuses a wait that would pass the deadline without
+			// waiting: report it as the deadline it is.
+			return fmt.Errorf("waiting for the rate limiter: %w: %w", err, context.DeadlineExceeded)
+		}
 		return fmt.Errorf("waiting for the rate limiter: %w", err)
 	}
 	return nil

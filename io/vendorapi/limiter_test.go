@@ -188,6 +188,25 @@ func TestWaitReturnsTheContextErrorDuringAPause(t *testing.T) {
 	})
 }
 
+func TestWaitPastTheDeadlineReportsTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := vendorapi.NewAdaptiveLimiter(1, 1)
+		if err := l.Wait(t.Context()); err != nil { // spend the one token
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := l.Wait(ctx) // the next token is 1s away
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait = %v, want one wrapping DeadlineExceeded", err)
+		}
+		if got := time.Since(start); got != 0 {
+			t.Errorf("Wait took %v before failing, want an immediate answer", got)
+		}
+	})
+}
+
 func TestAdviseLowersButNeverRaisesTheRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := vendorapi.NewAdaptiveLimiter(25, 50)
