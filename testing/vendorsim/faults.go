@@ -236,6 +236,9 @@ func (f *Faults) set(name, value string) error {
 		}
 		*k.num(f) = v
 	case name == "retryformat":
+		if value == "" {
+			return fmt.Errorf("empty retryformat: %w", ErrBadFaults)
+		}
 		f.RetryAfterFormat = value
 	case name == "poisonwindow":
 		t, err := time.Parse(time.RFC3339Nano, value)

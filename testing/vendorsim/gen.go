@@ -457,8 +457,28 @@ func (g *generator) appendMetadata(b []byte, idx uint32) []byte {
 		b = append(b, `,"x`...)
 		b = strconv.AppendInt(b, int64(i), 10)
 		b = append(b, `":"`...)
-		b = r.appendAlnum(b, min(48, max(1, g.metadataBytes-(len(b)-start)-4)))
+		end := len(b) + min(48, max(1, g.metadataBytes-(len(b)-start)-4))
+		for w := 0; len(b) < end; w++ {
+			if w > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, metadataWords[r.below(uint64(len(metadataWords)))]...)
+		}
 		b = append(b, '"')
 	}
 	return append(b, '}')
+}
+
+// metadataWords make metadata text that compresses like real vendor data.
+var metadataWords = []string{
+	"order", "cart", "promo", "gift", "card", "visa", "mastercard", "amex",
+	"wallet", "apple", "google", "pay", "checkout", "mobile", "desktop",
+	"tablet", "retry", "3ds", "challenge", "frictionless", "approved",
+	"review", "manual", "auto", "capture", "partial", "full", "split",
+	"marketplace", "seller", "buyer", "shipping", "express", "standard",
+	"pickup", "locker", "eu", "us", "uk", "ca", "au", "jp", "web", "app",
+	"campaign", "summer", "winter", "sale", "bundle", "subscription",
+	"monthly", "annual", "trial", "renewal", "upgrade", "downgrade",
+	"refund", "dispute", "evidence", "won", "lost", "pending", "batch",
+	"night",
 }

@@ -3,12 +3,16 @@ package vendorsim_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +46,7 @@ func listableOf(vs []vendorsim.Version) []listed {
 }
 
 func TestChainListsEveryListableVersionOnceInOrder(t *testing.T) {
-	s, clock := newSim(t, 3000, vendorsim.Faults{Ties: 0.3, TieGroup: 25})
+	s, clock := newSim(t, 800, vendorsim.Faults{Ties: 0.3, TieGroup: 25})
 	for _, limit := range []int{1, 7, 100, 500} {
 		t.Run(fmt.Sprintf("pages of %d", limit), func(t *testing.T) {
 			var all []listed
@@ -384,4 +388,76 @@ func TestLateVersionsAreListedOnlyAfterTheirLag(t *testing.T) {
 	if diff := cmp.Diff(listableOf(listable), got); diff != "" {
 		t.Errorf("listed at %s (-want +got):\n%s", now, diff)
 	}
+}
+
+func FuzzHandlerQuery(f *testing.F) {
+	for _, q := range []string{
+		"updated_gte=2025-03-01T00:00:00Z&updated_lt=2025-03-01T01:00:00Z",
+		"updated_gte=2025-03-01T00:00:00Z&updated_lt=2025-03-01T01:00:00Z&limit=5&cursor=AQ",
+		"updated_gte=2025-03-01T00:00:00.000001+02:00&updated_lt=2025-03-02T00:00:00Z&limit=500",
+		"limit=%zz", "",
+	} {
+		f.Add(q)
+	}
+	s, err := vendorsim.New(vendorsim.Config{Seed: 1, Records: 200, From: day0, To: day1, Faults: vendorsim.AllFaults(),
+		Now: func() time.Time { return day1 }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.URL.Path, r.URL.RawQuery = vendorsim.SettlementsPath, rawQuery
+		r.Header.Set("Authorization", "Bearer any")
+		rr := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rr, r)
+		if rr.Code < 200 || rr.Code > 504 || rr.Code == http.StatusUnauthorized {
+			t.Errorf("query %q: status %d", rawQuery, rr.Code)
+		}
+		if rr.Code == http.StatusBadRequest && errorCode(t, rr.Body.Bytes()) != vendorsim.CodeInvalidRequest {
+			t.Errorf("query %q: 400 with body %s", rawQuery, rr.Body)
+		}
+	})
+}
+
+func TestServeStopsWithItsContextAndNeverLogsTheToken(t *testing.T) {
+	var logs syncBuffer
+	s, err := vendorsim.New(vendorsim.Config{Seed: 1, Records: 10, From: day0, To: day1, Token: testToken,
+		Faults: vendorsim.DefaultFaults(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, "127.0.0.1:0") }()
+	for !strings.Contains(logs.String(), "listening") {
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after cancel = %v, want nil", err)
+	}
+	if strings.Contains(logs.String(), testToken) {
+		t.Errorf("logs contain the token:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "addr=127.0.0.1:") {
+		t.Errorf("logs do not name the address:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

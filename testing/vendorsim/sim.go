@@ -49,7 +49,7 @@ type Config struct {
 	RateLimit float64
 	Burst     int
 	// MetadataBytes is the approximate size of each record's metadata
-	// object (0 means 128). About 1300 makes the ~1.7 KB records of the
+	// object (0 means 128). 1400 makes the ~1.7 KB records of the
 	// vendor's production volume.
 	MetadataBytes int
 	// RevokeAfter, when positive, answers 403 to every authorised request
