@@ -297,8 +297,9 @@ func (c *Client) Stats() *Stats { return c.stats }
 func (c *Client) Limiter() *AdaptiveLimiter { return c.lim }
 
 // FetchPage fetches the page req names, retrying retryable failures with
-// exponential backoff and full jitter (honouring Retry-After, and slowing the
-// shared limiter on rate-limit answers) inside the policy's budget.
+// exponential backoff and full jitter (honouring Retry-After) inside the
+// policy's budget. Every answer is reported to the limiter, which slows
+// every chain down when rate-limit answers become dense.
 //
 // It returns:
 //   - an error wrapping ErrBadRequest, without a request, if req is invalid;
@@ -321,6 +322,18 @@ func (c *Client) FetchPage(ctx context.Context, req Request) (Page, error) {
 	for n := 1; ; n++ {
 		page, ev, err := c.attempt(ctx, req)
 		ev.Request, ev.Attempt, ev.Err = req, n, err
+		se, _ := errors.AsType[*StatusError](err)
+		if c.lim != nil && ev.Status != 0 {
+			var retryAfter time.Duration
+			if se != nil {
+				retryAfter = se.RetryAfter
+			}
+			if rps, cut := c.lim.Report(ev.RateLimited, retryAfter); cut {
+				c.log.InfoContext(ctx, "vendor is rate limiting us: slowing down",
+					slog.Float64(logKeyRPS, rps), slog.Int(logKeyStatus, ev.Status),
+					slog.Duration(logKeyWait, retryAfter), slog.String(logKeyRequestID, ev.RequestID))
+			}
+		}
 		failed := Page{Request: req, Attempts: n, Status: ev.Status, RequestID: ev.RequestID}
 		if err != nil {
 			failed.Elapsed = c.now().Sub(start)
@@ -343,15 +356,8 @@ func (c *Client) FetchPage(ctx context.Context, req Request) (Page, error) {
 		}
 
 		wait := c.policy.Backoff(n, c.jitter())
-		if se, ok := errors.AsType[*StatusError](err); ok {
+		if se != nil {
 			wait = max(wait, se.RetryAfter)
-			if se.RateLimited && c.lim != nil {
-				if rps, cut := c.lim.SlowDown(se.RetryAfter); cut {
-					c.log.InfoContext(ctx, "vendor rate limited us: slowing down",
-						slog.Float64(logKeyRPS, rps), slog.Int(logKeyStatus, se.Code),
-						slog.Duration(logKeyWait, se.RetryAfter), slog.String(logKeyRequestID, se.RequestID))
-				}
-			}
 		}
 		elapsed := c.now().Sub(start)
 		var why string

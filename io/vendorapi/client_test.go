@@ -807,6 +807,10 @@ func TestARateLimitPausesTheSharedLimiterForEveryChain(t *testing.T) {
 		page := okPage(`{"data":[],"has_more":false,"next_cursor":null}`)
 		ht := &handlerTransport{steps: []step{reply(429, `{"error":{"code":"rate_limited"}}`, "Retry-After", "3"), page}}
 		lim := vendorapi.NewAdaptiveLimiter(100, 100)
+		// Other chains met 429s just before: one more makes them dense.
+		for range vendorapi.LimiterSignalThreshold - 1 {
+			lim.Report(true, 0)
+		}
 		newC := func() *vendorapi.Client {
 			c, err := vendorapi.New("http://vendor.invalid", testToken,
 				vendorapi.WithHTTPClient(&http.Client{Transport: ht}),

@@ -32,15 +32,25 @@ const (
 	LimiterStepFraction = 0.1
 	// LimiterMaxPause caps how long one Retry-After pauses the limiter.
 	LimiterMaxPause = 5 * time.Minute
+	// LimiterSignalWindow and LimiterSignalThreshold decide when Report
+	// takes rate-limit answers for a real limit: when at least
+	// LimiterSignalThreshold of the last LimiterSignalWindow answered
+	// requests were rate limited (16%). The vendor also sends 429s on single
+	// pages; a few percent of scattered ones stay below this, so they delay
+	// only their own request instead of throttling every chain.
+	LimiterSignalWindow    = 50
+	LimiterSignalThreshold = 8
 )
 
 // AdaptiveLimiter paces requests to the vendor below a configured rate, and
-// below the vendor's real limit when that turns out to be lower: every
-// rate-limit answer reported to SlowDown cuts the rate by LimiterDecrease
-// (at most once per LimiterDecreaseGap, down to a floor) and pauses all
-// callers for the Retry-After the vendor asked; after each LimiterQuiet
-// without one, the rate climbs back by LimiterStepFraction of the configured
-// rate, never above it. The burst shrinks in proportion to the rate.
+// below the vendor's real limit when that turns out to be lower. Callers
+// Report every answered request; when rate-limit answers become dense (see
+// LimiterSignalThreshold), or on an explicit SlowDown, the limiter cuts the
+// rate by LimiterDecrease (at most once per LimiterDecreaseGap, down to a
+// floor) and pauses all callers for the Retry-After the vendor asked. After
+// each LimiterQuiet without a cut, the rate climbs back by
+// LimiterStepFraction of the configured rate, never above it. The burst
+// shrinks in proportion to the rate.
 //
 // One limiter must serve every request made with one token in a process:
 // use SharedLimiter. It is safe for concurrent use. Time is read with
@@ -57,6 +67,10 @@ type AdaptiveLimiter struct {
 	lastDecr    time.Time // last decrease, zero if none
 	lastChange  time.Time // last decrease or step up; recovery counts from it
 	decreases   int64
+	// The last LimiterSignalWindow reports, as a ring.
+	ring    [LimiterSignalWindow]bool
+	ringPos int
+	limited int // true entries in ring
 }
 
 // NewAdaptiveLimiter returns a limiter allowing rps requests per second with
@@ -127,15 +141,47 @@ func (l *AdaptiveLimiter) Wait(ctx context.Context) error {
 	return nil
 }
 
-// SlowDown reports a rate-limit answer. It pauses every caller of Wait for
-// retryAfter (capped at LimiterMaxPause; zero for no pause) and, unless the
-// rate was cut less than LimiterDecreaseGap ago, cuts the rate and drains
-// the bucket. It returns the rate now in force in requests per second and
-// whether this call cut it.
+// Report records the outcome of one answered request: limited is true for a
+// rate-limit answer, which asked to wait retryAfter. When at least
+// LimiterSignalThreshold of the last LimiterSignalWindow reports were rate
+// limited, it acts as SlowDown(retryAfter) and, if that cut the rate, starts
+// counting afresh. It returns the rate in force and whether it was cut.
+func (l *AdaptiveLimiter) Report(limited bool, retryAfter time.Duration) (rps float64, cut bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ring[l.ringPos] {
+		l.limited--
+	}
+	l.ring[l.ringPos] = limited
+	l.ringPos = (l.ringPos + 1) % LimiterSignalWindow
+	if !limited {
+		return float64(l.cur), false
+	}
+	l.limited++
+	if l.limited < LimiterSignalThreshold {
+		return float64(l.cur), false
+	}
+	rps, cut = l.slowDownLocked(time.Now(), retryAfter)
+	if cut {
+		l.ring = [LimiterSignalWindow]bool{}
+		l.limited = 0
+	}
+	return rps, cut
+}
+
+// SlowDown cuts the rate now, whatever the recent reports: use it when a
+// rate limit is certain. It pauses every caller of Wait for retryAfter
+// (capped at LimiterMaxPause; zero for no pause) and, unless the rate was
+// cut less than LimiterDecreaseGap ago, cuts the rate and drains the bucket.
+// It returns the rate now in force in requests per second and whether this
+// call cut it.
 func (l *AdaptiveLimiter) SlowDown(retryAfter time.Duration) (rps float64, cut bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	return l.slowDownLocked(time.Now(), retryAfter)
+}
+
+func (l *AdaptiveLimiter) slowDownLocked(now time.Time, retryAfter time.Duration) (rps float64, cut bool) {
 	if retryAfter > 0 {
 		if until := now.Add(min(retryAfter, LimiterMaxPause)); until.After(l.pausedUntil) {
 			l.pausedUntil = until

@@ -314,7 +314,9 @@ func TestLimiterTransportWaitsBeforeEachRequest(t *testing.T) {
 // TestAdaptiveLimiterFindsALowerRealLimit runs chains against a fake vendor
 // whose real limit (8 rps) is far below the configured 25 rps. The limiter
 // must settle near the real limit: few 429s once adapted, and most of the
-// real capacity used.
+// real capacity used. It keeps probing just above the limit, so some 429s
+// remain (about 6% here): the price of not taking scattered 429s for a
+// limit (see TestScatteredRateLimitAnswersDoNotThrottleEveryChain).
 func TestAdaptiveLimiterFindsALowerRealLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const realRPS = 8
@@ -337,13 +339,14 @@ func TestAdaptiveLimiterFindsALowerRealLimit(t *testing.T) {
 						if late {
 							lateOK.Add(1)
 						}
+						l.Report(false, 0)
 						continue
 					}
 					limited.Add(1)
 					if late {
 						lateLimited.Add(1)
 					}
-					l.SlowDown(time.Second)
+					l.Report(true, time.Second)
 					time.Sleep(time.Second) // the client honours Retry-After too
 				}
 			})
@@ -354,11 +357,81 @@ func TestAdaptiveLimiterFindsALowerRealLimit(t *testing.T) {
 		used := float64(lateOK.Load()) / (realRPS * (run - warmUp).Seconds())
 		t.Logf("429s %d of %d requests overall; after warm-up %.1f%% of requests were 429s and %.0f%% of the real limit was used; rate now %.2f rps",
 			limited.Load(), ok.Load()+limited.Load(), 100*share, 100*used, l.Rate())
-		if share > 0.05 {
-			t.Errorf("after warm-up %.1f%% of requests met a 429, want at most 5%%", 100*share)
+		if share > 0.10 {
+			t.Errorf("after warm-up %.1f%% of requests met a 429, want at most 10%%", 100*share)
 		}
 		if used < 0.6 {
 			t.Errorf("after warm-up %.0f%% of the real limit was used, want at least 60%%", 100*used)
+		}
+	})
+}
+
+// TestScatteredRateLimitAnswersDoNotThrottleEveryChain: a vendor with no
+// real limit in reach that answers 4% of requests, at random, with a 429
+// must not drag the shared rate down: only those requests wait.
+func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := vendorapi.NewAdaptiveLimiter(25, 50)
+		start := time.Now()
+		const run = 300 * time.Second
+		var sent, limited atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := 0; time.Since(start) < run; i++ {
+					if err := l.Wait(t.Context()); err != nil {
+						t.Error(err)
+						return
+					}
+					sent.Add(1)
+					if (i*8+g)%25 == 7 { // 4%, spread over time
+						limited.Add(1)
+						l.Report(true, time.Second)
+						time.Sleep(time.Second)
+						continue
+					}
+					l.Report(false, 0)
+				}
+			})
+		}
+		wg.Wait()
+		got := float64(sent.Load()) / run.Seconds()
+		t.Logf("%.1f rps with %d scattered 429s in %d requests; %d cuts", got, limited.Load(), sent.Load(), l.State().Decreases)
+		if got < 0.9*25 {
+			t.Errorf("throughput %.1f rps, want at least 90%% of the 25 rps configured", got)
+		}
+	})
+}
+
+func TestReportCutsOnlyWhenRateLimitsAreDense(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := vendorapi.NewAdaptiveLimiter(20, 20)
+		for range 3 {
+			for range vendorapi.LimiterSignalWindow / vendorapi.LimiterSignalThreshold {
+				l.Report(false, 0)
+			}
+			if _, cut := l.Report(true, 5*time.Second); cut {
+				t.Fatalf("Report cut the rate on scattered 429s")
+			}
+		}
+		start := time.Now()
+		var cuts int
+		for i := range vendorapi.LimiterSignalThreshold {
+			if _, cut := l.Report(true, 5*time.Second); cut {
+				cuts++
+				if i != vendorapi.LimiterSignalThreshold-4 {
+					t.Errorf("cut on the %d-th dense 429, want it when the window holds %d", i+1, vendorapi.LimiterSignalThreshold)
+				}
+			}
+		}
+		if cuts != 1 {
+			t.Errorf("dense 429s made %d cuts, want 1 (counting starts afresh after a cut)", cuts)
+		}
+		if got := l.Rate(); !approx(got, 14) {
+			t.Errorf("Rate() = %v, want 14", got)
+		}
+		if got := l.State().PausedUntil.Sub(start); got != 5*time.Second {
+			t.Errorf("pause = %v, want the 5s Retry-After of the report that cut", got)
 		}
 	})
 }
