@@ -312,8 +312,10 @@ func (c *Client) Limiter() *AdaptiveLimiter { return c.lim }
 //
 // On error the Page still tells what happened: Request, Attempts, Elapsed,
 // and the Status and RequestID of the last answer (zero when none came); it
-// has no Envelope or Body. Use Classify to act on the error. FetchPage has no side effect but
-// requests, so calling it again for the same req is safe.
+// has no Envelope or Body. Use Classify to act on the error.
+//
+// FetchPage has no side effect but requests, so calling it again for the
+// same req is safe. It is safe for concurrent use.
 func (c *Client) FetchPage(ctx context.Context, req Request) (Page, error) {
 	if err := req.Validate(); err != nil {
 		return Page{Request: req}, fmt.Errorf("fetching %s: %w", req.describe(), err)
@@ -334,10 +336,6 @@ func (c *Client) FetchPage(ctx context.Context, req Request) (Page, error) {
 					slog.Duration(logKeyWait, retryAfter), slog.String(logKeyRequestID, ev.RequestID))
 			}
 		}
-		failed := Page{Request: req, Attempts: n, Status: ev.Status, RequestID: ev.RequestID}
-		if err != nil {
-			failed.Elapsed = c.now().Sub(start)
-		}
 		if err == nil {
 			page.Attempts = n
 			page.FetchedAt = c.now()
@@ -346,6 +344,7 @@ func (c *Client) FetchPage(ctx context.Context, req Request) (Page, error) {
 			c.notify(ctx, ev)
 			return page, nil
 		}
+		failed := Page{Request: req, Attempts: n, Status: ev.Status, RequestID: ev.RequestID, Elapsed: c.now().Sub(start)}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			c.notify(ctx, ev)
 			return failed, fmt.Errorf("fetching %s: stopped during attempt %d: %w", req.describe(), n, ctxErr)
