@@ -25,9 +25,10 @@ const (
 // drawn is described in the package doc. The zero value is a clean vendor
 // (the "none" preset).
 //
-// Per request (identity and attempt): Rate429, Err5xx, Busy5xx, Err200,
-// BadJSON, Slow, Truncate, Reset, in that order; the first that fires wins
-// (Slow only delays). HTML is the fraction of 5xx bodies that are an HTML
+// Per request (identity and attempt): Rate429, Err5xx, Busy5xx, Slow,
+// Err200, BadJSON, Truncate, Reset, in that order; the first that fires
+// wins (Slow only delays, then the rest are drawn). Before them, a page
+// that is Poison or in its Sticky period fails. HTML is the fraction of 5xx bodies that are an HTML
 // page instead of JSON.
 //
 // Per page identity: Sticky, Poison, Duplicate, Short, Empty, Junk. Per

@@ -34,7 +34,7 @@ type TruthRecord struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
 	SettledAt   *time.Time      `json:"settled_at"`
-	Metadata    json.RawMessage `json:"metadata"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
 	// Version numbers the versions of the settlement from 0; Versions is
 	// how many it has in all.
 	Version  int `json:"version"`
@@ -49,7 +49,7 @@ type TruthRecord struct {
 	// ("amount_number", "currency_lower_case", "extra_fields") or not (the
 	// Reason); "" when clean.
 	Defect string          `json:"defect,omitempty"`
-	Raw    json.RawMessage `json:"raw"`
+	Raw    json.RawMessage `json:"raw,omitempty"`
 }
 
 // Version identifies one listable version, in listing order.
@@ -181,11 +181,13 @@ func (s *Sim) Truth() []TruthRecord {
 	return s.TruthVisibleAt(s.cfg.To.Add(s.cfg.Faults.MaxLag + time.Microsecond))
 }
 
-// WriteTruth writes Truth as NDJSON, one TruthRecord per line, streaming.
+// WriteTruth writes Truth as NDJSON, one TruthRecord per line, streaming,
+// without Metadata and Raw (about 450 bytes a line; Lookup has them).
 func (s *Sim) WriteTruth(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	enc := json.NewEncoder(bw)
 	for tr := range s.TruthSeq(s.cfg.From, s.cfg.To, s.cfg.To.Add(s.cfg.Faults.MaxLag+time.Microsecond)) {
+		tr.Metadata, tr.Raw = nil, nil
 		if err := enc.Encode(tr); err != nil {
 			return fmt.Errorf("writing truth of %s: %w", tr.VendorTxnID, err)
 		}
