@@ -211,7 +211,7 @@ func (s *FileStore) Get(ctx context.Context, name string) ([]byte, error) {
 // List returns the names of the objects that start with prefix, sorted
 // bytewise. prefix may end inside a segment ("pages/s/date=2024-0").
 func (s *FileStore) List(ctx context.Context, prefix string) ([]string, error) {
-	if err := checkPrefix(prefix); err != nil {
+	if err := CheckPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("listing raw objects: %w", err)
 	}
 	// Walk from the prefix's last complete directory.

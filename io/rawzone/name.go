@@ -30,10 +30,11 @@ func CheckName(name string) error {
 	return checkPath(name)
 }
 
-// checkPrefix accepts the prefixes List takes: "" (everything), or a name
-// prefix whose complete segments obey CheckName's rules. A trailing slash
-// and a partial last segment ("pages/s/date=2024-0") are allowed.
-func checkPrefix(prefix string) error {
+// CheckPrefix reports whether prefix is valid for List: "" (everything), or
+// a name prefix whose segments obey CheckName's rules. A trailing slash and
+// a partial last segment ("pages/s/date=2024-0") are allowed. Returns an
+// error wrapping ErrInvalidName.
+func CheckPrefix(prefix string) error {
 	if prefix == "" {
 		return nil
 	}
