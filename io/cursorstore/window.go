@@ -36,14 +36,18 @@ var ErrInvalidWindow = errors.New("invalid window state")
 // restarts from the first page after a 410 cursor_expired; a restart is the
 // only thing that may set Pages and Records back (to the new chain's counts).
 type WindowState struct {
-	Cursor        string    `json:"cursor"`
-	Pages         int64     `json:"pages"`
-	Records       int64     `json:"records"`
-	Status        string    `json:"status"`
-	Attempts      int       `json:"attempts"`
-	LastError     string    `json:"last_error"`
-	ChainRestarts int       `json:"chain_restarts"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	Cursor        string `json:"cursor"`
+	Pages         int64  `json:"pages"`
+	Records       int64  `json:"records"`
+	Status        string `json:"status"`
+	Attempts      int    `json:"attempts"`
+	LastError     string `json:"last_error"`
+	ChainRestarts int    `json:"chain_restarts"`
+	// Epoch names the run range that owns the chain. A run of another
+	// range starts a new chain (ChainRestarts grows); a rerun of the same
+	// range resumes this one.
+	Epoch     string    `json:"epoch,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // WindowKey returns the key of a window's state:
