@@ -189,6 +189,8 @@ func testExactAmounts(t *testing.T, h *harness) {
 		{"trailing zero", "EUR", "1234.50", "1.10", "1234.5", "1.1"},
 		{"largest value", "USD", "99999999999999999999999999999.999999999", "0", "99999999999999999999999999999.999999999", "0"},
 		{"point one plus point two", "EUR", "0.3", "0.1", "0.3", "0.1"},
+		{"largest with nine integer digits", "EUR", "999999999.999999999", "0.000000001", "999999999.999999999", "0.000000001"},
+		{"ten integer digits", "EUR", "1000000000.000000001", "1000000000", "1000000000.000000001", "1000000000"},
 	}
 	var rows, want []warehouse.Settlement
 	for i, tt := range tests {
@@ -235,9 +237,16 @@ func testJSONColumns(t *testing.T, h *harness) {
 	page.Raw = `"<html>502 Bad Gateway</html>"`
 	rec := quarantined("a@"+t1, "r-1")
 	rec.Raw = `{"vendor_txn_id":"a","amount":null,"currency":"eur"}`
-	h.stage(t, warehouse.Batch{RunID: "r-2", QuarantineFiles: []string{h.quarantineFile(t, page, rec)}})
+	// Raw is JSON text by contract; text that is not is kept as a JSON
+	// string rather than lost.
+	broken := quarantined("raw-page#1", "r-1")
+	broken.Raw = `{"data": [truncated`
+	h.stage(t, warehouse.Batch{RunID: "r-2", QuarantineFiles: []string{h.quarantineFile(t, page, rec, broken)}})
 	wantChanged(t, "quarantine only", h.promote(t, "r-2"), 0)
-	want := []warehouse.Quarantined{normalizeQuarantined(t, rec), normalizeQuarantined(t, page)}
+	broken.Raw = `"{\"data\": [truncated"`
+	want := []warehouse.Quarantined{
+		normalizeQuarantined(t, rec), normalizeQuarantined(t, page), normalizeQuarantined(t, broken),
+	}
 	if diff := cmp.Diff(want, h.quarantine(t)); diff != "" {
 		t.Errorf("quarantine mismatch (-want +got):\n%s", diff)
 	}

@@ -15,11 +15,18 @@ import (
 // other column, so the winner never depends on file or row order. Across
 // runs a stored row is replaced only by a strictly newer updated_at: an older
 // or equal version changes nothing, so merging twice changes nothing.
+//
+// Only ids staged more than once go through the window: the pipeline has
+// deduplicated already, and ranking every full row (with its ~1.5 KB of
+// metadata) costs four times the CPU of the merge itself.
 const mergeSettlements = `
 MERGE INTO settlements AS t
 USING (
 	SELECT * FROM staging_settlements
-	WHERE run_id = $1
+	WHERE run_id = $1 AND vendor_txn_id NOT IN (` + stagedTwice + `)
+	UNION ALL
+	SELECT * FROM staging_settlements
+	WHERE run_id = $1 AND vendor_txn_id IN (` + stagedTwice + `)
 	QUALIFY row_number() OVER (
 		PARTITION BY vendor_txn_id
 		ORDER BY updated_at DESC, raw_ref DESC, status DESC, amount DESC, fee DESC,
@@ -39,6 +46,9 @@ WHEN NOT MATCHED THEN INSERT (vendor_txn_id, order_id, seller_id, type, status, 
 		s.currency, s.created_at, s.updated_at, s.settled_at, s.metadata,
 		coalesce(s.row_run_id, s.run_id), s.raw_ref)`
 
+const stagedTwice = `SELECT vendor_txn_id FROM staging_settlements
+	WHERE run_id = $1 GROUP BY vendor_txn_id HAVING count(*) > 1`
+
 // insertQuarantine adds the run's quarantine rows whose key is not stored
 // yet; within the run the earliest quarantined_at of a key is kept.
 const insertQuarantine = `
@@ -48,7 +58,7 @@ FROM staging_quarantine
 WHERE run_id = $1
 QUALIFY row_number() OVER (
 	PARTITION BY quarantine_key
-	ORDER BY quarantined_at, raw_ref, reason, CAST(raw AS VARCHAR)
+	ORDER BY quarantined_at ASC NULLS LAST, raw_ref ASC NULLS LAST, reason ASC NULLS LAST, CAST(raw AS VARCHAR) ASC NULLS LAST
 ) = 1
 ON CONFLICT (quarantine_key) DO NOTHING`
 
