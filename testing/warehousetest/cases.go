@@ -2,6 +2,7 @@ package warehousetest
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -249,6 +250,26 @@ func testJSONColumns(t *testing.T, h *harness) {
 	}
 	if diff := cmp.Diff(want, h.quarantine(t)); diff != "" {
 		t.Errorf("quarantine mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func testWideJSONNumbers(t *testing.T, h *harness) {
+	// The vendor sends amounts as JSON numbers with more digits than a
+	// float64 holds; the quarantined record is the evidence, so it must keep
+	// them: either as JSON with the exact number, or as a JSON string of
+	// the original text (BigQuery's PARSE_JSON refuses such numbers).
+	const raw = `{"vendor_txn_id":"w","amount":12345678901234567890.123456789,"fee":0.1000000000000000055511151231257827}`
+	q := quarantined("w@"+t1, "r-1")
+	q.Raw = raw
+	h.stage(t, warehouse.Batch{RunID: "r-1", QuarantineFiles: []string{h.quarantineFile(t, q)}})
+	h.promote(t, "r-1")
+	got := h.quarantine(t)
+	if len(got) != 1 {
+		t.Fatalf("quarantine has %d rows, want 1", len(got))
+	}
+	asJSON, asString := normalizeJSON(t, raw), normalizeJSON(t, strconv.Quote(raw))
+	if got[0].Raw != asJSON && got[0].Raw != asString {
+		t.Errorf("quarantined raw = %s, want %s or the JSON string %s", got[0].Raw, asJSON, asString)
 	}
 }
 

@@ -66,6 +66,7 @@ const (
 	NameTooManyDecimals           = "an amount with ten fraction digits is refused, not rounded"
 	NameNullableColumns           = "null order id and settled at round trip"
 	NameJSONColumns               = "metadata and raw JSON survive"
+	NameWideJSONNumbers           = "a raw record's numbers wider than float64 keep every digit"
 	NameQuarantineIdempotent      = "quarantine rows are inserted once per key"
 	NameNotStaged                 = "promoting a run with nothing staged returns ErrNotStaged"
 	NameRunsUpsertAndOrder        = "the run ledger upserts by run id and lists newest first"
@@ -97,6 +98,7 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 		{NameTooManyDecimals, testTooManyDecimals},
 		{NameNullableColumns, testNullableColumns},
 		{NameJSONColumns, testJSONColumns},
+		{NameWideJSONNumbers, testWideJSONNumbers},
 		{NameQuarantineIdempotent, testQuarantineIdempotent},
 		{NameNotStaged, testNotStaged},
 		{NameRunsUpsertAndOrder, testRunsUpsertAndOrder},

@@ -49,5 +49,10 @@ func TestContract(t *testing.T) {
 		}
 		return "gs://" + filepath.ToSlash(rel)
 	}
-	warehousetest.Run(t, open, warehousetest.WithFileRef(gcsURI))
+	warehousetest.Run(t, open, warehousetest.WithFileRef(gcsURI),
+		// bqemulator 1.4.0 parses JSON numbers into float64 whatever
+		// wide_number_mode says; BigQuery's default ("exact") refuses them,
+		// so SAFE.PARSE_JSON falls back to keeping the text.
+		warehousetest.WithSkip(warehousetest.NameWideJSONNumbers,
+			"emulator lacks PARSE_JSON wide_number_mode=>'exact': it rounds wide numbers to float64"))
 }

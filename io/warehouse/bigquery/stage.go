@@ -49,14 +49,23 @@ func runKey(runID string) string {
 //
 // After loading, the staged rows are checked: a money value NUMERIC cannot
 // hold without rounding, or a row without vendor_txn_id, updated_at or
-// quarantine_key, refuses the batch, and the run is left with nothing
-// staged.
+// quarantine_key, refuses the batch. Whenever Stage fails the run is left
+// with nothing staged (its staging tables are dropped), so a half-loaded
+// batch is never promoted.
 func (w *Warehouse) Stage(ctx context.Context, b warehouse.Batch) (warehouse.StageStats, error) {
-	var st warehouse.StageStats
 	if b.RunID == "" {
-		return st, errors.New("staging batch: empty run id")
+		return warehouse.StageStats{}, errors.New("staging batch: empty run id")
 	}
 	key := runKey(b.RunID)
+	st, err := w.stage(ctx, b, key)
+	if err != nil {
+		return warehouse.StageStats{}, errors.Join(fmt.Errorf("staging run %s: %w", b.RunID, err), w.dropStaging(ctx, key))
+	}
+	return st, nil
+}
+
+func (w *Warehouse) stage(ctx context.Context, b warehouse.Batch, key string) (warehouse.StageStats, error) {
+	var st warehouse.StageStats
 	loads := []struct {
 		table  string
 		files  []string
@@ -70,16 +79,16 @@ func (w *Warehouse) Stage(ctx context.Context, b warehouse.Batch) (warehouse.Sta
 	for _, l := range loads {
 		if len(l.files) == 0 {
 			if err := w.dropTable(ctx, l.table); err != nil {
-				return st, fmt.Errorf("staging run %s: %w", b.RunID, err)
+				return st, err
 			}
 			continue
 		}
 		if err := w.load(ctx, l.table, l.files, l.schema); err != nil {
-			return st, fmt.Errorf("staging run %s: loading %d files into %s: %w", b.RunID, len(l.files), l.table, err)
+			return st, fmt.Errorf("loading %d files into %s: %w", len(l.files), l.table, err)
 		}
 		n, err := w.checkStaged(ctx, l.table, l.check)
 		if err != nil {
-			return st, errors.Join(fmt.Errorf("staging run %s: %w", b.RunID, err), w.dropStaging(ctx, key))
+			return st, err
 		}
 		*l.count = n
 	}

@@ -3,6 +3,7 @@
 package duckdb_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -76,5 +77,33 @@ func TestReopenKeepsRows(t *testing.T) {
 	}
 	if len(runs) != 1 || runs[0].RunID != "r-1" {
 		t.Errorf("Runs() after reopen = %+v, want the one run r-1", runs)
+	}
+}
+
+func TestFailedStageKeepsPreviousStaging(t *testing.T) {
+	w, dir := openTemp(t)
+	defer w.Close()
+	ctx := t.Context()
+	good := filepath.Join(dir, "good.ndjson")
+	row := `{"vendor_txn_id":"a","order_id":null,"seller_id":"s","type":"charge","status":"pending",` +
+		`"amount":"1.5","fee":"0","currency":"EUR","created_at":"2026-03-01T00:00:00Z",` +
+		`"updated_at":"2026-03-01T00:00:00Z","settled_at":null,"metadata":"{}","run_id":"r-1","raw_ref":"p"}` + "\n"
+	if err := os.WriteFile(good, []byte(row), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Stage(ctx, warehouse.Batch{RunID: "r-1", ValidatedFiles: []string{good}}); err != nil {
+		t.Fatalf("Stage(good) = %v", err)
+	}
+	for _, bad := range [][]string{
+		{good, filepath.Join(dir, "missing.ndjson")},
+		{filepath.Join(dir, "*.ndjson")},
+	} {
+		if _, err := w.Stage(ctx, warehouse.Batch{RunID: "r-1", ValidatedFiles: bad}); err == nil {
+			t.Errorf("Stage(%v) = nil error, want a failure", bad)
+		}
+	}
+	n, err := w.Promote(ctx, "r-1")
+	if err != nil || n != 1 {
+		t.Errorf("Promote() = %d, %v; want the 1 row staged before the failed Stages", n, err)
 	}
 }

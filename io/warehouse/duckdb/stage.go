@@ -56,13 +56,18 @@ func jsonText(col string) string {
 	return fmt.Sprintf(`coalesce(TRY_CAST(%[1]s AS JSON), to_json(%[1]s))`, col)
 }
 
-func readJSON(files []string, columns string) string {
+// readJSON is the table function reading files. It refuses names read_json
+// would expand as globs: a batch names its files exactly.
+func readJSON(files []string, columns string) (string, error) {
 	quoted := make([]string, len(files))
 	for i, f := range files {
+		if strings.ContainsAny(f, "*?[") {
+			return "", fmt.Errorf("file name %q has glob characters", f)
+		}
 		quoted[i] = sqlString(f)
 	}
 	return fmt.Sprintf(`read_json([%s], format = 'newline_delimited', columns = %s, maximum_object_size = %d)`,
-		strings.Join(quoted, ", "), columns, maxObjectSize)
+		strings.Join(quoted, ", "), columns, maxObjectSize), nil
 }
 
 // Stage loads the batch's NDJSON files into staging_settlements and
@@ -90,22 +95,30 @@ func (w *Warehouse) Stage(ctx context.Context, b warehouse.Batch) (st warehouse.
 		}
 	}
 	if len(b.ValidatedFiles) > 0 {
+		src, err := readJSON(b.ValidatedFiles, settlementColumns)
+		if err != nil {
+			return st, fmt.Errorf("staging run %s: %w", b.RunID, err)
+		}
 		q := `INSERT INTO staging_settlements
 			SELECT ? AS run_id, vendor_txn_id, order_id, seller_id, type, status,
 				` + money("amount") + `, ` + money("fee") + `, currency,
 				CAST(created_at AS TIMESTAMPTZ), CAST(updated_at AS TIMESTAMPTZ),
 				CAST(settled_at AS TIMESTAMPTZ), ` + jsonText("metadata") + `,
 				run_id AS row_run_id, raw_ref
-			FROM ` + readJSON(b.ValidatedFiles, settlementColumns)
+			FROM ` + src
 		if st.Validated, err = execCount(ctx, tx, q, b.RunID); err != nil {
 			return st, fmt.Errorf("staging run %s: loading %d validated files: %w", b.RunID, len(b.ValidatedFiles), err)
 		}
 	}
 	if len(b.QuarantineFiles) > 0 {
+		src, err := readJSON(b.QuarantineFiles, quarantineColumns)
+		if err != nil {
+			return st, fmt.Errorf("staging run %s: %w", b.RunID, err)
+		}
 		q := `INSERT INTO staging_quarantine
 			SELECT ? AS run_id, quarantine_key, vendor_txn_id, reason, ` + jsonText("raw") + `,
 				run_id AS row_run_id, raw_ref, CAST(quarantined_at AS TIMESTAMPTZ)
-			FROM ` + readJSON(b.QuarantineFiles, quarantineColumns)
+			FROM ` + src
 		if st.Quarantined, err = execCount(ctx, tx, q, b.RunID); err != nil {
 			return st, fmt.Errorf("staging run %s: loading %d quarantine files: %w", b.RunID, len(b.QuarantineFiles), err)
 		}
