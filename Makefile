@@ -1,0 +1,62 @@
+# The README's two commands: `make run` (the main job on the embedded
+# default) and `make test` (every test, emulators included).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/settle
+# A fixed simulated day, so `make run` is repeatable (and rerunnable).
+RUN_FROM ?= 2026-11-01T00:00:00Z
+RUN_TO ?= 2026-11-02T00:00:00Z
+RUN_RECORDS ?= 20000
+DATA_DIR ?= ./data
+TEST_TIMEOUT ?= 25m
+TEST_FLAGS ?= -race -shuffle=on
+
+.PHONY: run build test test-short bench fuzz vet fmt fmt-check check worker tidy-check clean
+
+build:
+	$(GO) build -o $(BIN) ./launcher
+
+## run: the main job on the embedded default (prism, local files, DuckDB, in-process vendor simulator with its default faults)
+run: build
+	./$(BIN) run --simulate --sim-records=$(RUN_RECORDS) --from=$(RUN_FROM) --to=$(RUN_TO) --data-dir=$(DATA_DIR)
+
+## test: every test. The packages that need the Firestore emulator (gcloud)
+## and the BigQuery emulator (bqemulator from PyPI, installed once into
+## .cache/) start them on free loopback ports in TestMain and stop them
+## when the package ends, failed or not. CI=true turns a missing emulator
+## from a loud skip into a failure.
+test:
+	$(GO) test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...
+
+test-short:
+	$(GO) test -short ./...
+
+## bench: a day at the vendor's volume (see README "Benchmarks")
+bench: build
+	./scripts/bench.sh
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParsePage -fuzztime=30s ./io/vendorapi
+	$(GO) test -run='^$$' -fuzz=FuzzParseRecord -fuzztime=30s ./transforms/parse
+	$(GO) test -run='^$$' -fuzz=FuzzDecodePage -fuzztime=30s ./io/rawzone
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+## worker: the Dataflow worker binary (cgo off, linux/amd64)
+worker:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o bin/worker ./launcher
+
+check: fmt-check vet test worker tidy-check
+
+clean:
+	rm -rf bin $(DATA_DIR) .cache/emulators

@@ -1,0 +1,349 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/marketplace/settle/io/rawzone"
+	"github.com/marketplace/settle/io/vendorapi"
+	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/transforms/dedup"
+	"github.com/marketplace/settle/transforms/gate"
+	"github.com/marketplace/settle/transforms/parse"
+)
+
+func init() {
+	register.DoFn4x1[context.Context, string, func(string, dedup.Candidate), func(warehouse.Quarantined), error](&keysFn{})
+	register.Emitter2[string, dedup.Candidate]()
+	register.Emitter1[warehouse.Quarantined]()
+	register.DoFn4x0[context.Context, string, dedup.Candidate, func(string, int32)](&winnerRefFn{})
+	register.Emitter2[string, int32]()
+	register.DoFn4x1[context.Context, string, func(*int32) bool, func(StagedFile), error](&writeRowsFn{})
+	register.Iter1[int32]()
+	register.Emitter1[StagedFile]()
+	register.DoFn4x1[context.Context, string, func(*warehouse.Quarantined) bool, func(StagedFile), error](&writeQuarantineFn{})
+	register.Iter1[warehouse.Quarantined]()
+	register.Function1x2[warehouse.Quarantined, string, warehouse.Quarantined](quarantineByRef)
+	beam.RegisterType(reflect.TypeOf((*StagedFile)(nil)).Elem())
+}
+
+var (
+	recordsRead       = beam.NewCounter("process", "records_read")
+	pagesRead         = beam.NewCounter("process", "pages_read")
+	unkeyedQuarantine = beam.NewCounter("process", "records_unkeyed")
+	winnersCounter    = beam.NewCounter("process", "winners")
+	validatedCounter  = beam.NewCounter("process", "validated")
+	quarantinedRows   = beam.NewCounter("process", "quarantined")
+)
+
+// Staged file kinds.
+const (
+	KindValidated  = "validated"
+	KindQuarantine = "quarantine"
+)
+
+// StagedFile is one NDJSON load file written by Process.
+type StagedFile struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"` // KindValidated or KindQuarantine
+	Rows int64  `json:"rows"`
+}
+
+// ProcessConfig is the serialisable configuration of Process.
+type ProcessConfig struct {
+	RunID      string     `json:"run_id"`
+	RawZone    string     `json:"raw_zone"`
+	StagingDir string     `json:"staging_dir"` // local directory or gs:// prefix
+	Rules      gate.Rules `json:"rules"`
+	// QuarantinedAt (Unix nanoseconds) stamps every quarantine row, so a
+	// retried bundle writes the same bytes.
+	QuarantinedAt int64 `json:"quarantined_at"`
+}
+
+func (c ProcessConfig) quarantinedAt() time.Time { return time.Unix(0, c.QuarantinedAt).UTC() }
+
+// Process takes the names of raw page objects and returns PCollection<StagedFile>:
+// the validated and quarantine load files it wrote under StagingDir.
+//
+// It reads only the raw zone. Pass one carries small values through the
+// shuffle — KV<vendor_txn_id, Candidate{updated_at, digest, object, index}>
+// — because prism holds every PCollection in memory; dedup.LatestByKey keeps
+// the newest version of each id; pass two groups the winners by raw object,
+// reads each object once more and runs the row rules on the winning records
+// only. Every file name is derived from its raw object, so a retried bundle
+// rewrites the same file with the same rows.
+func Process(s beam.Scope, cfg ProcessConfig, objects []string) beam.PCollection {
+	s = s.Scope("pipeline.Process")
+	names := beam.Reshuffle(s, beam.CreateList(s, objects))
+	cands, unkeyed := beam.ParDo2(s, &keysFn{Config: cfg}, names)
+	latest := dedup.LatestByKey(s, cands)
+	refs := beam.ParDo(s, &winnerRefFn{}, latest)
+	rows := beam.ParDo(s, &writeRowsFn{Config: cfg}, beam.GroupByKey(s, refs))
+	qfiles := beam.ParDo(s, &writeQuarantineFn{Config: cfg}, beam.GroupByKey(s, beam.ParDo(s, quarantineByRef, unkeyed)))
+	return beam.Flatten(s, rows, qfiles)
+}
+
+// keysFn reads a raw page object and emits, for every record, its key and a
+// small Candidate. A page that cannot be read back, and records without a
+// usable key, go to quarantine with the reason.
+type keysFn struct {
+	Config ProcessConfig `json:"config"`
+	raw    rawzone.Store
+}
+
+func (fn *keysFn) Setup(ctx context.Context) error {
+	if fn.raw != nil {
+		return nil
+	}
+	s, err := rawzone.Open(ctx, fn.Config.RawZone)
+	fn.raw = s
+	return err
+}
+
+func (fn *keysFn) Teardown() error { return closeRaw(&fn.raw) }
+
+func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(string, dedup.Candidate), quarantine func(warehouse.Quarantined)) error {
+	records, err := readRecords(ctx, fn.raw, name)
+	var bad *badPageError
+	switch {
+	case errors.As(err, &bad):
+		quarantine(gate.Quarantine(bad.raw, parse.Record{}, bad.reason, fn.Config.RunID, name, gate.PageIndex, fn.Config.quarantinedAt()))
+		return nil
+	case err != nil:
+		return err
+	}
+	pagesRead.Inc(ctx, 1)
+	recordsRead.Inc(ctx, int64(len(records)))
+	for i, rec := range records {
+		id, updated, err := parse.Key(rec)
+		if err != nil {
+			// Without an id and an updated_at there is nothing to dedup on:
+			// quarantine this occurrence, keyed by its place in the raw zone.
+			unkeyedQuarantine.Inc(ctx, 1)
+			parsed, _ := parse.ParseRecord(rec)
+			quarantine(gate.Quarantine(rec, parsed, reasonOf(err), fn.Config.RunID, name, i, fn.Config.quarantinedAt()))
+			continue
+		}
+		emit(id, dedup.NewCandidate(rec, updated, name, int32(i)))
+	}
+	return nil
+}
+
+// badPageError is a raw object whose page cannot be read back as a page: it
+// is data to quarantine, not a reason to fail the run.
+type badPageError struct {
+	raw    []byte
+	reason string
+	err    error
+}
+
+func (e *badPageError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *badPageError) Unwrap() error { return e.err }
+
+// readRecords reads a raw page object and returns its records. Returns a
+// *badPageError for content that is not a usable page, and other errors for
+// a raw zone that cannot be read (the bundle then fails and is retried).
+func readRecords(ctx context.Context, raw rawzone.Store, name string) ([]json.RawMessage, error) {
+	data, err := raw.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading raw object %s: %w", name, err)
+	}
+	obj, err := rawzone.DecodePage(data)
+	if err != nil {
+		return nil, &badPageError{raw: data, reason: parse.ReasonPageUnparseable, err: err}
+	}
+	env, err := vendorapi.ParsePage(obj.Body)
+	if err != nil {
+		return nil, &badPageError{raw: obj.Body, reason: parse.ReasonPageUnparseable, err: err}
+	}
+	return env.Records, nil
+}
+
+// winnerRefFn re-keys each winner by the raw object that holds it.
+type winnerRefFn struct{}
+
+func (fn *winnerRefFn) ProcessElement(ctx context.Context, _ string, c dedup.Candidate, emit func(string, int32)) {
+	winnersCounter.Inc(ctx, 1)
+	emit(c.Ref, c.Index)
+}
+
+// writeRowsFn reads one raw object again, runs the row rules on its winning
+// records, and writes their validated and quarantine rows to load files
+// named after the object.
+type writeRowsFn struct {
+	Config ProcessConfig `json:"config"`
+	raw    rawzone.Store
+}
+
+func (fn *writeRowsFn) Setup(ctx context.Context) error {
+	if fn.raw != nil {
+		return nil
+	}
+	s, err := rawzone.Open(ctx, fn.Config.RawZone)
+	fn.raw = s
+	return err
+}
+
+func (fn *writeRowsFn) Teardown() error { return closeRaw(&fn.raw) }
+
+func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes func(*int32) bool, emit func(StagedFile)) error {
+	records, err := readRecords(ctx, fn.raw, name)
+	if err != nil {
+		// Pass one read this object; failing to now is an infrastructure
+		// error, never data to drop.
+		return fmt.Errorf("re-reading winners of %s: %w", name, err)
+	}
+	var idx []int
+	var i int32
+	for indexes(&i) {
+		idx = append(idx, int(i))
+	}
+	sort.Ints(idx)
+	at := fn.Config.quarantinedAt()
+	var valid, bad bytes.Buffer
+	var nValid, nBad int64
+	venc, benc := json.NewEncoder(&valid), json.NewEncoder(&bad)
+	for _, i := range idx {
+		if i < 0 || i >= len(records) {
+			return fmt.Errorf("winner %d of %s: object has %d records", i, name, len(records))
+		}
+		raw := records[i]
+		rec, err := parse.ParseRecord(raw)
+		reason := reasonOf(err)
+		var row warehouse.Settlement
+		if err == nil {
+			row, reason = gate.ToSettlement(rec, fn.Config.Rules, fn.Config.RunID, name)
+		}
+		if reason == "" {
+			nValid++
+			if err := venc.Encode(row); err != nil {
+				return fmt.Errorf("encoding row %d of %s: %w", i, name, err)
+			}
+			continue
+		}
+		nBad++
+		if err := benc.Encode(gate.Quarantine(raw, rec, reason, fn.Config.RunID, name, i, at)); err != nil {
+			return fmt.Errorf("encoding quarantine row %d of %s: %w", i, name, err)
+		}
+	}
+	validatedCounter.Inc(ctx, nValid)
+	quarantinedRows.Inc(ctx, nBad)
+	for _, f := range []struct {
+		kind string
+		n    int64
+		buf  *bytes.Buffer
+	}{{KindValidated, nValid, &valid}, {KindQuarantine, nBad, &bad}} {
+		if f.n == 0 {
+			continue
+		}
+		p := stagedPath(fn.Config.StagingDir, f.kind, name)
+		if err := writeFile(ctx, p, f.buf.Bytes()); err != nil {
+			return err
+		}
+		emit(StagedFile{Path: p, Kind: f.kind, Rows: f.n})
+	}
+	return nil
+}
+
+// reasonOf is the quarantine reason of a parse error; an error without one
+// means the record is not a usable object at all.
+func reasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	if r := parse.ReasonOf(err); r != "" {
+		return r
+	}
+	return parse.ReasonRecordNotObject
+}
+
+func quarantineByRef(q warehouse.Quarantined) (string, warehouse.Quarantined) { return q.RawRef, q }
+
+// writeQuarantineFn writes the quarantine rows of pass one (pages and
+// records without a usable key) of one raw object to one load file.
+type writeQuarantineFn struct {
+	Config ProcessConfig `json:"config"`
+}
+
+func (fn *writeQuarantineFn) ProcessElement(ctx context.Context, ref string, rows func(*warehouse.Quarantined) bool, emit func(StagedFile)) error {
+	var all []warehouse.Quarantined
+	var q warehouse.Quarantined
+	for rows(&q) {
+		all = append(all, q)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].QuarantineKey < all[j].QuarantineKey })
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, q := range all {
+		if err := enc.Encode(q); err != nil {
+			return fmt.Errorf("encoding quarantine row of %s: %w", ref, err)
+		}
+	}
+	quarantinedRows.Inc(ctx, int64(len(all)))
+	p := stagedPath(fn.Config.StagingDir, KindQuarantine, "unkeyed-"+ref)
+	if err := writeFile(ctx, p, buf.Bytes()); err != nil {
+		return err
+	}
+	emit(StagedFile{Path: p, Kind: KindQuarantine, Rows: int64(len(all))})
+	return nil
+}
+
+// stagedPath names the load file of one raw object: deterministic, so a
+// retried bundle overwrites its own file and never adds a second one.
+func stagedPath(dir, kind, ref string) string {
+	h := sha256.Sum256([]byte(ref))
+	file := kind + "-" + hex.EncodeToString(h[:12]) + ".ndjson"
+	if strings.Contains(dir, "://") {
+		return strings.TrimSuffix(dir, "/") + "/" + kind + "/" + file
+	}
+	return path.Join(dir, kind, file)
+}
+
+// writeFile writes data to p through Beam's filesystem (local paths and
+// gs://), replacing any earlier file of the same name.
+func writeFile(ctx context.Context, p string, data []byte) error {
+	fs, err := filesystem.New(ctx, p)
+	if err != nil {
+		return fmt.Errorf("opening filesystem for %s: %w", p, err)
+	}
+	defer fs.Close()
+	if err := mkdirLocal(p); err != nil {
+		return err
+	}
+	w, err := fs.OpenWrite(ctx, p)
+	if err != nil {
+		return fmt.Errorf("creating load file %s: %w", p, err)
+	}
+	if _, err := io.Copy(w, bytes.NewReader(data)); err != nil {
+		w.Close()
+		return fmt.Errorf("writing load file %s: %w", p, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("closing load file %s: %w", p, err)
+	}
+	return nil
+}
+
+func closeRaw(s *rawzone.Store) error {
+	if *s == nil {
+		return nil
+	}
+	err := (*s).Close()
+	*s = nil
+	return err
+}

@@ -1,0 +1,714 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/marketplace/settle/io/cursorstore"
+	"github.com/marketplace/settle/io/rawzone"
+	"github.com/marketplace/settle/io/vendorapi"
+	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/transforms/gate"
+)
+
+// Log attribute keys.
+const (
+	logKeyRun     = "run_id"
+	logKeyKind    = "kind"
+	logKeyWindows = "windows"
+	logKeyFrom    = "from"
+	logKeyTo      = "to"
+	logKeyChunk   = "chunk"
+	logKeyObjects = "objects"
+	logKeyOutcome = "outcome"
+	logKeyPhase   = "phase"
+	logKeyTook    = "took"
+)
+
+// Run kinds, as stored in the runs ledger.
+const (
+	KindRun     = "run"
+	KindReplay  = "replay"
+	KindRedrive = "redrive"
+	KindPromote = "promote"
+)
+
+// ErrNoWatermark is returned by Run when --from is absent and no earlier run
+// left a watermark to start from.
+var ErrNoWatermark = errors.New("no watermark yet")
+
+// Options are the parts of a run that are not configuration.
+type Options struct {
+	Logger   *slog.Logger     // nil means slog.Default()
+	Progress io.Writer        // progress lines while ingesting; nil means none
+	Now      func() time.Time // nil means time.Now
+	// ProgressEvery is the interval of progress lines (default 5 s).
+	ProgressEvery time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Second
+	}
+	return o
+}
+
+// Summary is what a run did, for the operator and the runs ledger.
+type Summary struct {
+	RunID string
+	Kind  string
+	From  time.Time
+	To    time.Time
+
+	Windows       int   // windows in the run
+	WindowsDone   int   // windows whose chain is complete
+	WindowsParked int   // windows parked on a dead letter
+	PagesLanded   int64 // pages written to the raw zone by this run
+	RecordsLanded int64 // records on those pages
+	Requests      int64 // vendor requests, retries included
+	RateLimited   int64 // of which answered 429 (or rate-limited 5xx)
+
+	ObjectsRead   int64 // raw page objects processed
+	RecordsRead   int64 // records on them
+	Duplicates    int64 // records dropped as older or repeated versions
+	Validated     int64
+	Quarantined   int64
+	QuarantinedBy map[string]int64 // by reason
+	Promoted      int64            // settlements rows inserted or changed
+	Held          bool
+	HeldDetail    string
+	DeadLetters   []rawzone.DeadLetter // of this run's windows
+
+	Outcome  string // warehouse.Outcome…
+	Detail   string
+	Duration time.Duration
+}
+
+// ExitCode maps the outcome to the launcher's exit status: 0 promoted,
+// 2 needs attention (dead letters or a held batch).
+func (s Summary) ExitCode() int {
+	switch s.Outcome {
+	case warehouse.OutcomePromoted:
+		return 0
+	case warehouse.OutcomeHeld, warehouse.OutcomeNeedsAttention:
+		return 2
+	default:
+		return 1
+	}
+}
+
+// backends are the three seams of one run.
+type backends struct {
+	cursors cursorstore.Store
+	raw     rawzone.Store
+	wh      warehouse.Warehouse
+}
+
+func openBackends(ctx context.Context, cfg Config) (*backends, error) {
+	var b backends
+	var err error
+	if b.cursors, err = cursorstore.Open(ctx, cfg.CursorStore); err != nil {
+		return nil, err
+	}
+	if b.raw, err = rawzone.Open(ctx, cfg.RawZone); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.wh, err = warehouse.Open(ctx, cfg.Warehouse); err != nil {
+		b.close()
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (b *backends) close() error {
+	var errs []error
+	if b.wh != nil {
+		errs = append(errs, b.wh.Close())
+	}
+	if b.raw != nil {
+		errs = append(errs, b.raw.Close())
+	}
+	if b.cursors != nil {
+		errs = append(errs, b.cursors.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func newRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Range resolves the run's [from, to): To defaults to now minus the
+// vendor's visibility lag, From to the stored watermark minus the
+// lookback. Both fall on whole minutes.
+func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.Time) (from, to time.Time, err error) {
+	to = cfg.To
+	if to.IsZero() {
+		to = now.Add(-cfg.VisibilityLag)
+	}
+	to = to.UTC().Truncate(time.Minute)
+	from = cfg.From
+	if from.IsZero() {
+		wm, _, err := cursorstore.LoadWatermark(ctx, cursors, cfg.Source)
+		if err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("reading watermark: %w", err)
+		}
+		if wm.IsZero() {
+			return time.Time{}, time.Time{}, fmt.Errorf("source %q: %w: pass --from for the first run (RFC 3339, e.g. --from=%s)",
+				cfg.Source, ErrNoWatermark, to.Add(-24*time.Hour).Format(time.RFC3339))
+		}
+		from = wm.Add(-cfg.Lookback)
+	}
+	from = from.UTC().Truncate(time.Minute)
+	if !from.Before(to) {
+		return time.Time{}, time.Time{}, fmt.Errorf("nothing to read: from %s is not before to %s (to is now minus the vendor's %s visibility lag)",
+			from.Format(time.RFC3339), to.Format(time.RFC3339), cfg.VisibilityLag)
+	}
+	return from, to, nil
+}
+
+// Run is one scheduled run: take the lease, ingest [from, to) window by
+// window into the raw zone, process those windows from the raw zone, stage
+// and (unless the volume is out of band) promote, move the watermark, and
+// record the run. The returned error is nil whenever the run reached a
+// verdict; Summary.Outcome says which.
+func Run(ctx context.Context, cfg Config, opts Options) (Summary, error) {
+	opts = opts.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	b, err := openBackends(ctx, cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer b.close()
+	started := opts.Now()
+	from, to, err := Range(ctx, cfg, b.cursors, started)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{RunID: newRunID(started), Kind: KindRun, From: from, To: to}
+	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	if err != nil {
+		return sum, err
+	}
+	defer release()
+
+	epoch := vendorapi.FormatTime(from) + "_" + vendorapi.FormatTime(to)
+	var tasks []vendorapi.Task
+	for _, w := range Windows(from, to, cfg.Window) {
+		tasks = append(tasks, vendorapi.NewTask(cfg.Source, vendorapi.Window{Start: w[0], End: w[1]}, epoch))
+	}
+	return finish(ctx, cfg, opts, b, sum, tasks, true, started)
+}
+
+// Redrive retries every parked window of the source from its stored cursor,
+// processes those windows and promotes them.
+func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
+	opts = opts.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	b, err := openBackends(ctx, cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer b.close()
+	started := opts.Now()
+	sum := Summary{RunID: newRunID(started), Kind: KindRedrive}
+	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	if err != nil {
+		return sum, err
+	}
+	defer release()
+
+	parked, err := ParkedWindows(ctx, cfg, b.cursors)
+	if err != nil {
+		return sum, err
+	}
+	if len(parked) == 0 {
+		opts.Logger.Info("no parked windows: nothing to redrive")
+	}
+	var tasks []vendorapi.Task
+	for _, p := range parked {
+		st := p.State
+		st.Status = cursorstore.StatusOpen
+		st.UpdatedAt = started
+		if _, err := cursorstore.SaveWindow(ctx, b.cursors, p.Key, p.Version, st); err != nil {
+			return sum, fmt.Errorf("reopening parked window %s: %w", p.Key, err)
+		}
+		tasks = append(tasks, vendorapi.NewTask(cfg.Source, vendorapi.Window{Start: p.Start, End: p.End}, st.Epoch))
+		if sum.From.IsZero() || p.Start.Before(sum.From) {
+			sum.From = p.Start
+		}
+		if p.End.After(sum.To) {
+			sum.To = p.End
+		}
+	}
+	return finish(ctx, cfg, opts, b, sum, tasks, false, started)
+}
+
+// Replay reprocesses the raw zone of the windows that start in [from, to)
+// with today's transforms and merges the result. It never calls the vendor
+// and never moves a cursor; merging is idempotent, so a replay of data that
+// is already right changes nothing.
+func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
+	opts = opts.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	if !from.Before(to) {
+		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	b, err := openBackends(ctx, cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer b.close()
+	started := opts.Now()
+	sum := Summary{RunID: newRunID(started), Kind: KindReplay, From: from.UTC(), To: to.UTC()}
+	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	if err != nil {
+		return sum, err
+	}
+	defer release()
+	objects, err := rawzone.ListWindowPages(ctx, b.raw, cfg.Source, from, to)
+	if err != nil {
+		return sum, fmt.Errorf("listing raw zone for replay: %w", err)
+	}
+	opts.Logger.Info("replaying raw zone", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyObjects, len(objects))
+	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), false); err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
+	return record(ctx, b, opts, sum, started)
+}
+
+// PromoteHeld promotes a batch that an earlier run held, after an operator
+// checked it. Promoting is idempotent.
+func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (Summary, error) {
+	opts = opts.withDefaults()
+	b, err := openBackends(ctx, cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer b.close()
+	runs, err := b.wh.Runs(ctx, 1000)
+	if err != nil {
+		return Summary{}, fmt.Errorf("reading runs ledger: %w", err)
+	}
+	var held *warehouse.Run
+	for i := range runs {
+		if runs[i].RunID == runID {
+			held = &runs[i]
+		}
+	}
+	if held == nil {
+		return Summary{}, fmt.Errorf("promote: run %q is not in the runs ledger (see `settle runs`)", runID)
+	}
+	if held.Outcome != warehouse.OutcomeHeld {
+		return Summary{}, fmt.Errorf("promote: run %q is %s, not held: nothing to promote", runID, held.Outcome)
+	}
+	n, err := b.wh.Promote(ctx, runID)
+	if err != nil {
+		return Summary{}, fmt.Errorf("promoting held run %s: %w", runID, err)
+	}
+	held.Promoted = n
+	held.Outcome = warehouse.OutcomePromoted
+	held.Detail = strings.TrimSpace(held.Detail + "; promoted by an operator at " + opts.Now().UTC().Format(time.RFC3339))
+	if err := b.wh.RecordRun(ctx, *held); err != nil {
+		return Summary{}, fmt.Errorf("recording promotion of %s: %w", runID, err)
+	}
+	return Summary{RunID: runID, Kind: KindPromote, From: held.WindowStart, To: held.WindowEnd, Validated: held.Validated,
+		Promoted: n, Outcome: warehouse.OutcomePromoted, Detail: held.Detail}, nil
+}
+
+// finish ingests the tasks, processes their windows and lands the result.
+func finish(ctx context.Context, cfg Config, opts Options, b *backends, sum Summary, tasks []vendorapi.Task, volumeGate bool, started time.Time) (Summary, error) {
+	sum.Windows = len(tasks)
+	opts.Logger.Info("run starting", logKeyRun, sum.RunID, logKeyKind, sum.Kind, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyWindows, len(tasks))
+	if len(tasks) > 0 {
+		if err := ingest(ctx, cfg, opts, b, &sum, tasks); err != nil {
+			return recordFailure(ctx, b, opts, sum, started, err)
+		}
+	}
+	var chunks [][]string
+	for i := 0; i < len(tasks); i += cfg.ChunkWindows {
+		var objects []string
+		for _, t := range tasks[i:min(i+cfg.ChunkWindows, len(tasks))] {
+			w := t.Window()
+			names, err := b.raw.List(ctx, rawzone.WindowPrefix(t.Source, w.Start, w.End))
+			if err != nil {
+				return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("listing raw zone of window %s: %w", w, err))
+			}
+			objects = append(objects, names...)
+		}
+		if len(objects) > 0 {
+			chunks = append(chunks, objects)
+		}
+	}
+	if err := processAndLand(ctx, cfg, opts, b, &sum, chunks, volumeGate); err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
+	if sum.Outcome == warehouse.OutcomePromoted && sum.Kind == KindRun {
+		if err := advanceWatermark(ctx, cfg, b, tasks); err != nil {
+			return recordFailure(ctx, b, opts, sum, started, err)
+		}
+	}
+	return record(ctx, b, opts, sum, started)
+}
+
+// chunkObjects groups a sorted object list into chunks of whole windows.
+func chunkObjects(objects []string, windowsPerChunk int) [][]string {
+	var chunks [][]string
+	var cur []string
+	windows, last := 0, ""
+	for _, o := range objects {
+		w := o[:strings.LastIndex(o, "/")]
+		if w != last {
+			if windows == windowsPerChunk {
+				chunks = append(chunks, cur)
+				cur, windows = nil, 0
+			}
+			windows++
+			last = w
+		}
+		cur = append(cur, o)
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks
+}
+
+// ingest runs the ingest pipeline over tasks and fills the fetch side of
+// the summary from the cursor store and the dead letters.
+func ingest(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, tasks []vendorapi.Task) error {
+	p, s := beam.NewPipelineWithRoot()
+	col := beam.Reshuffle(s, beam.CreateList(s, tasks))
+	vendorapi.ReadPages(s, vendorapi.ReadConfig{
+		VendorURL:      cfg.VendorURL,
+		TokenEnv:       cfg.TokenEnv,
+		RawZone:        cfg.RawZone,
+		CursorStore:    cfg.CursorStore,
+		PageSize:       cfg.PageSize,
+		Rate:           cfg.Rate,
+		Burst:          cfg.Burst,
+		Concurrency:    cfg.Concurrency,
+		RetryBudget:    cfg.RetryBudget,
+		MaxAttempts:    cfg.MaxAttempts,
+		RequestTimeout: 30 * time.Second,
+	}, col)
+
+	stop := startProgress(ctx, cfg, opts, b.cursors, tasks)
+	t0 := opts.Now()
+	res, err := beam.Run(ctx, cfg.Runner, p)
+	stop()
+	opts.Logger.Info("phase finished", logKeyPhase, "ingest", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
+	if err != nil {
+		return fmt.Errorf("ingesting from the vendor: %w", err)
+	}
+	c := counters(res, "vendorapi")
+	sum.PagesLanded = c["pages_landed"]
+	sum.RecordsLanded = c["records_landed"]
+	sum.Requests = c["fetch_attempts"]
+	st, err := windowStates(ctx, cfg, b.cursors, tasks)
+	if err != nil {
+		return err
+	}
+	for _, w := range st {
+		switch w.State.Status {
+		case cursorstore.StatusDone:
+			sum.WindowsDone++
+		case cursorstore.StatusParked:
+			sum.WindowsParked++
+		}
+	}
+	if sum.WindowsParked > 0 {
+		dls, err := rawzone.ListDeadLetters(ctx, b.raw, cfg.Source)
+		if err != nil {
+			return fmt.Errorf("listing dead letters: %w", err)
+		}
+		for _, d := range dls {
+			for _, t := range tasks {
+				if w := t.Window(); d.WindowStart.Equal(w.Start) && d.WindowEnd.Equal(w.End) {
+					sum.DeadLetters = append(sum.DeadLetters, d)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// processAndLand processes chunks of raw objects into load files, stages
+// them, applies the volume gate and promotes.
+func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, chunks [][]string, volumeGate bool) error {
+	staging := strings.TrimSuffix(cfg.Staging, "/") + "/" + sum.RunID
+	var files []StagedFile
+	t0 := opts.Now()
+	for i, objects := range chunks {
+		opts.Logger.Info("processing raw zone", logKeyRun, sum.RunID, logKeyChunk, fmt.Sprintf("%d/%d", i+1, len(chunks)), logKeyObjects, len(objects))
+		p, s := beam.NewPipelineWithRoot()
+		Process(s, ProcessConfig{
+			RunID:         sum.RunID,
+			RawZone:       cfg.RawZone,
+			StagingDir:    fmt.Sprintf("%s/chunk-%04d", staging, i),
+			Rules:         cfg.Rules(),
+			QuarantinedAt: t0.UnixNano(),
+		}, objects)
+		res, err := beam.Run(ctx, cfg.Runner, p)
+		if err != nil {
+			return fmt.Errorf("processing chunk %d of %d: %w", i+1, len(chunks), err)
+		}
+		c := counters(res, "process")
+		sum.ObjectsRead += c["pages_read"]
+		sum.RecordsRead += c["records_read"]
+		sum.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
+		f, err := listStaged(ctx, fmt.Sprintf("%s/chunk-%04d", staging, i))
+		if err != nil {
+			return err
+		}
+		files = append(files, f...)
+	}
+	opts.Logger.Info("phase finished", logKeyPhase, "process", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
+	t0 = opts.Now()
+	defer func() {
+		opts.Logger.Info("phase finished", logKeyPhase, "land", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
+	}()
+	batch := warehouse.Batch{RunID: sum.RunID}
+	for _, f := range files {
+		if f.Kind == KindValidated {
+			batch.ValidatedFiles = append(batch.ValidatedFiles, f.Path)
+		} else {
+			batch.QuarantineFiles = append(batch.QuarantineFiles, f.Path)
+		}
+	}
+	if len(files) == 0 {
+		sum.Outcome, sum.Detail = warehouse.OutcomePromoted, "no records in the raw zone for these windows"
+		return needsAttention(sum)
+	}
+	st, err := b.wh.Stage(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("staging %d load files: %w", len(files), err)
+	}
+	sum.Validated, sum.Quarantined = st.Validated, st.Quarantined
+	if sum.QuarantinedBy, err = quarantineReasons(ctx, files); err != nil {
+		return err
+	}
+	if volumeGate {
+		history, err := b.wh.Runs(ctx, cfg.VolumeHistory*4)
+		if err != nil {
+			return fmt.Errorf("reading run history for the volume gate: %w", err)
+		}
+		band := gate.VolumeBand{Tolerance: cfg.VolumeBand, MinHistory: cfg.VolumeMinRuns, Lookback: cfg.VolumeHistory}
+		cur := warehouse.Run{RunID: sum.RunID, WindowStart: sum.From, WindowEnd: sum.To, Validated: sum.Validated}
+		if hold, detail := gate.CheckVolume(band, cur, history); hold {
+			sum.Held, sum.HeldDetail = true, detail
+			sum.Outcome = warehouse.OutcomeHeld
+			sum.Detail = detail + fmt.Sprintf("; staged, not promoted: check the batch, then `settle promote --run-id %s`", sum.RunID)
+			return nil
+		}
+	}
+	n, err := b.wh.Promote(ctx, sum.RunID)
+	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
+		return fmt.Errorf("promoting run %s: %w", sum.RunID, err)
+	}
+	sum.Promoted = n
+	sum.Outcome = warehouse.OutcomePromoted
+	if n == 0 && sum.PagesLanded == 0 {
+		sum.Detail = "nothing new: the warehouse already held every version in these windows"
+	}
+	return needsAttention(sum)
+}
+
+// needsAttention downgrades a promoted run whose windows are parked.
+func needsAttention(sum *Summary) error {
+	if sum.Outcome == warehouse.OutcomePromoted && sum.WindowsParked > 0 {
+		sum.Outcome = warehouse.OutcomeNeedsAttention
+		sum.Detail = strings.TrimPrefix(sum.Detail+fmt.Sprintf("; %d window(s) parked on dead letters: see `settle deadletters`, then `settle redrive`", sum.WindowsParked), "; ")
+	}
+	return nil
+}
+
+// advanceWatermark moves the watermark to the end of the run's leading
+// run of done windows: a parked window holds it back, so the next
+// scheduled run reads from there again.
+func advanceWatermark(ctx context.Context, cfg Config, b *backends, tasks []vendorapi.Task) error {
+	st, err := windowStates(ctx, cfg, b.cursors, tasks)
+	if err != nil {
+		return err
+	}
+	var mark time.Time
+	for _, w := range st {
+		if w.State.Status != cursorstore.StatusDone {
+			break
+		}
+		mark = w.End
+	}
+	if mark.IsZero() {
+		return nil
+	}
+	old, ver, err := cursorstore.LoadWatermark(ctx, b.cursors, cfg.Source)
+	if err != nil {
+		return fmt.Errorf("reading watermark: %w", err)
+	}
+	if !mark.After(old) {
+		return nil
+	}
+	if _, err := cursorstore.SaveWatermark(ctx, b.cursors, cfg.Source, ver, mark); err != nil {
+		return fmt.Errorf("saving watermark %s: %w", mark.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+func record(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time) (Summary, error) {
+	sum.Duration = opts.Now().Sub(started)
+	err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now()))
+	opts.Logger.Info("run finished", logKeyRun, sum.RunID, logKeyOutcome, sum.Outcome)
+	if err != nil {
+		return sum, fmt.Errorf("recording run %s in the ledger: %w", sum.RunID, err)
+	}
+	return sum, nil
+}
+
+func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time, cause error) (Summary, error) {
+	sum.Outcome = warehouse.OutcomeFailed
+	sum.Detail = cause.Error()
+	sum.Duration = opts.Now().Sub(started)
+	if err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now())); err != nil {
+		opts.Logger.Error("recording failed run in the ledger", logKeyRun, sum.RunID, "error", err)
+	}
+	return sum, cause
+}
+
+func toRun(s Summary, started, finished time.Time) warehouse.Run {
+	return warehouse.Run{
+		RunID: s.RunID, Kind: s.Kind, WindowStart: s.From, WindowEnd: s.To,
+		StartedAt: started.UTC(), FinishedAt: finished.UTC(),
+		Fetched: s.RecordsRead, Duplicates: s.Duplicates, Validated: s.Validated,
+		Quarantined: s.Quarantined, Promoted: s.Promoted, DeadLettered: int64(s.WindowsParked),
+		Outcome: s.Outcome, Detail: s.Detail,
+	}
+}
+
+func counters(res beam.PipelineResult, namespace string) map[string]int64 {
+	out := map[string]int64{}
+	if res == nil {
+		return out
+	}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Namespace == namespace {
+			out[c.Key.Name] += c.Result()
+		}
+	}
+	return out
+}
+
+// windowState is one window's stored state.
+type windowState struct {
+	Key        string
+	Start, End time.Time
+	Version    int64
+	State      cursorstore.WindowState
+}
+
+func windowStates(ctx context.Context, cfg Config, cursors cursorstore.Store, tasks []vendorapi.Task) ([]windowState, error) {
+	out := make([]windowState, 0, len(tasks))
+	for _, t := range tasks {
+		w := t.Window()
+		key := cursorstore.WindowKey(cfg.Source, w.Start, w.End)
+		st, ver, err := cursorstore.LoadWindow(ctx, cursors, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, windowState{Key: key, Start: w.Start, End: w.End, Version: ver, State: st})
+	}
+	return out, nil
+}
+
+// ParkedWindows lists the source's parked windows, oldest first.
+func ParkedWindows(ctx context.Context, cfg Config, cursors cursorstore.Store) ([]windowState, error) {
+	prefix := "window/" + cfg.Source + "/"
+	keys, err := cursors.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing windows: %w", err)
+	}
+	var out []windowState
+	for _, k := range keys {
+		st, ver, err := cursorstore.LoadWindow(ctx, cursors, k)
+		if err != nil {
+			return nil, err
+		}
+		if st.Status != cursorstore.StatusParked {
+			continue
+		}
+		bounds := strings.SplitN(strings.TrimPrefix(k, prefix), "_", 2)
+		if len(bounds) != 2 {
+			return nil, fmt.Errorf("window key %q: want <start>_<end>", k)
+		}
+		start, err1 := time.Parse(time.RFC3339, bounds[0])
+		end, err2 := time.Parse(time.RFC3339, bounds[1])
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("window key %q: %w", k, err)
+		}
+		out = append(out, windowState{Key: k, Start: start, End: end, Version: ver, State: st})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out, nil
+}
+
+// takeLease takes the source's run lease and renews it in the background
+// until the returned release is called.
+func takeLease(ctx context.Context, cfg Config, cursors cursorstore.Store, runID string, opts Options) (release func(), err error) {
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s pid %d run %s", host, os.Getpid(), runID)
+	lease, err := cursorstore.AcquireLease(ctx, cursors, cfg.Source, owner, cfg.LeaseTTL, opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := lease.Renew(ctx, opts.Now()); err != nil {
+					opts.Logger.Error("renewing run lease", logKeyRun, runID, "error", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+			opts.Logger.Warn("releasing run lease", logKeyRun, runID, "error", err)
+		}
+	}, nil
+}
