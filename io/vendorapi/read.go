@@ -40,10 +40,10 @@ var (
 // secret: the token is read in Setup from the environment variable
 // TokenEnv.
 type ReadConfig struct {
-	VendorURL   string `json:"vendor_url"`
-	TokenEnv    string `json:"token_env"`
-	RawZone     string `json:"raw_zone"`     // rawzone URI
-	CursorStore string `json:"cursor_store"` // cursorstore URI
+	VendorURL      string        `json:"vendor_url"`
+	TokenEnv       string        `json:"token_env"`
+	RawZone        string        `json:"raw_zone"`     // rawzone URI
+	CursorStore    string        `json:"cursor_store"` // cursorstore URI
 	PageSize       int           `json:"page_size"`
 	Rate           float64       `json:"rate"` // requests per second for this process
 	Burst          int           `json:"burst"`
