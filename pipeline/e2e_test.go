@@ -23,6 +23,7 @@ import (
 	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/pipeline"
+	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
 
@@ -41,11 +42,19 @@ const e2eToken = "sim_e2e_token_do_not_log"
 
 func newE2E(t *testing.T, hours, records int, faults vendorsim.Faults) *e2eEnv {
 	t.Helper()
+	return newE2EWith(t, hours, records, faults, nil)
+}
+
+func newE2EWith(t *testing.T, hours, records int, faults vendorsim.Faults, mod func(*vendorsim.Config)) *e2eEnv {
+	t.Helper()
 	t.Setenv(pipeline.DefaultTokenEnv, e2eToken)
 	e := &e2eEnv{simCfg: vendorsim.Config{
 		Seed: 7, Records: records, From: simFrom, To: simFrom.Add(time.Duration(hours) * time.Hour),
 		Token: e2eToken, Faults: faults,
 	}}
+	if mod != nil {
+		mod(&e.simCfg)
+	}
 	e.setFaults(t, faults)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*e.handler.Load()).ServeHTTP(w, r)
@@ -89,108 +98,14 @@ func (e *e2eEnv) run(t *testing.T) pipeline.Summary {
 	return sum
 }
 
-// settlementRow is what the warehouse holds for one id.
-type settlementRow struct {
-	SellerID, Type, Status, Amount, Fee, Currency string
-	UpdatedAt                                     time.Time
-}
-
-func readWarehouse(t *testing.T, cfg pipeline.Config) (map[string]settlementRow, map[string]string, []string) {
+func readWarehouse(t *testing.T, cfg pipeline.Config) truthcheck.Warehouse {
 	t.Helper()
-	path := strings.TrimPrefix(cfg.Warehouse, "duckdb://")
-	db, err := sql.Open("duckdb", path+"?access_mode=read_only")
-	if err != nil {
-		t.Fatalf("opening warehouse: %v", err)
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(t.Context(), `SELECT vendor_txn_id, seller_id, type, status, amount::VARCHAR, fee::VARCHAR, currency, updated_at FROM settlements`)
-	if err != nil {
-		t.Fatalf("reading settlements: %v", err)
-	}
-	got := map[string]settlementRow{}
-	for rows.Next() {
-		var id string
-		var r settlementRow
-		if err := rows.Scan(&id, &r.SellerID, &r.Type, &r.Status, &r.Amount, &r.Fee, &r.Currency, &r.UpdatedAt); err != nil {
-			t.Fatalf("scanning settlement: %v", err)
-		}
-		if _, dup := got[id]; dup {
-			t.Errorf("settlements holds %s twice", id)
-		}
-		got[id] = r
-	}
-	rows.Close()
-	qrows, err := db.QueryContext(t.Context(), `SELECT vendor_txn_id, reason FROM settlements_quarantine`)
-	if err != nil {
-		t.Fatalf("reading quarantine: %v", err)
-	}
-	quarantined := map[string]string{}
-	var unkeyed []string
-	for qrows.Next() {
-		var id sql.NullString
-		var reason string
-		if err := qrows.Scan(&id, &reason); err != nil {
-			t.Fatalf("scanning quarantine: %v", err)
-		}
-		if id.Valid {
-			quarantined[id.String] = reason
-		} else {
-			unkeyed = append(unkeyed, reason)
-		}
-	}
-	qrows.Close()
-	return got, quarantined, unkeyed
+	return truthcheck.ReadDuckDB(t, "duckdb", truthcheck.DuckDBPath(cfg.Warehouse))
 }
 
-// checkAgainstTruth compares the warehouse with the simulator's ground
-// truth for records visible at now: every valid record once, newest
-// version, exact amounts; every invalid one in quarantine with its reason;
-// nothing else anywhere.
 func checkAgainstTruth(t *testing.T, e *e2eEnv, truth []vendorsim.TruthRecord) {
 	t.Helper()
-	got, quarantined, _ := readWarehouse(t, e.cfg)
-	valid := 0
-	for _, tr := range truth {
-		row, inSettlements := got[tr.VendorTxnID]
-		reason, inQuarantine := quarantined[tr.VendorTxnID]
-		if !tr.Valid {
-			if inSettlements {
-				t.Errorf("%s is invalid (%s) but reached settlements", tr.VendorTxnID, tr.Reason)
-			}
-			if !inQuarantine {
-				t.Errorf("%s is invalid (%s) but is not in quarantine", tr.VendorTxnID, tr.Reason)
-			} else if reason != tr.Reason {
-				t.Errorf("%s quarantined for %q, want %q", tr.VendorTxnID, reason, tr.Reason)
-			}
-			continue
-		}
-		valid++
-		if !inSettlements {
-			t.Errorf("%s (valid, version %d) is missing from settlements (quarantined: %q)", tr.VendorTxnID, tr.Version, reason)
-			continue
-		}
-		if !row.UpdatedAt.Equal(tr.UpdatedAt) {
-			t.Errorf("%s updated_at = %s, want newest %s", tr.VendorTxnID, row.UpdatedAt, tr.UpdatedAt)
-		}
-		if !vendorsim.DecimalEqual(row.Amount, tr.Amount) || !vendorsim.DecimalEqual(row.Fee, tr.Fee) {
-			t.Errorf("%s amount, fee = %s, %s, want %s, %s", tr.VendorTxnID, row.Amount, row.Fee, tr.Amount, tr.Fee)
-		}
-		if row.Currency != tr.Currency || row.Status != tr.Status || row.SellerID != tr.SellerID || row.Type != tr.Type {
-			t.Errorf("%s = %+v, want currency %s status %s seller %s type %s", tr.VendorTxnID, row, tr.Currency, tr.Status, tr.SellerID, tr.Type)
-		}
-	}
-	want := map[string]bool{}
-	for _, tr := range truth {
-		want[tr.VendorTxnID] = true
-	}
-	for id := range got {
-		if !want[id] {
-			t.Errorf("settlements holds %s, which the vendor never listed", id)
-		}
-	}
-	if len(got) != valid {
-		t.Errorf("settlements has %d rows, want %d valid records", len(got), valid)
-	}
+	truthcheck.Compare(t, readWarehouse(t, e.cfg), truth)
 }
 
 func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
@@ -219,8 +134,7 @@ func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
 	if sum.Duplicates == 0 {
 		t.Errorf("summary counts no duplicates, but the simulator resent %d records", e.sim.Stats().Resends)
 	}
-	_, _, unkeyed := readWarehouse(t, e.cfg)
-	if st := e.sim.Stats(); st.Junk > 0 && len(unkeyed) == 0 {
+	if st := e.sim.Stats(); st.Junk > 0 && len(readWarehouse(t, e.cfg).Unkeyed) == 0 {
 		t.Errorf("simulator sent %d junk elements, quarantine holds no unkeyed row", st.Junk)
 	}
 
@@ -258,7 +172,7 @@ func TestRunParksAPageThatNeverRecoversAndRedriveCompletesIt(t *testing.T) {
 		t.Errorf("dead letter window %s page %d, want %s page 1", dl.WindowStart, dl.Page, simFrom.Add(time.Hour))
 	}
 	// The other windows were promoted.
-	got, _, _ := readWarehouse(t, e.cfg)
+	got := readWarehouse(t, e.cfg).Settlements
 	for _, tr := range e.sim.TruthWithin(simFrom, simFrom.Add(time.Hour), time.Now()) {
 		if _, ok := got[tr.VendorTxnID]; tr.Valid && !ok {
 			t.Fatalf("%s of a healthy window is missing after the run", tr.VendorTxnID)
@@ -337,3 +251,82 @@ func acquireForTest(ctx context.Context, cfg pipeline.Config) (release func(), e
 }
 
 func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+func TestLateRecordsAreReadByTheNextScheduledRunsLookback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	f := vendorsim.NoFaults()
+	f.Late, f.MaxLag = 0.5, 10*time.Minute
+	var now atomic.Int64
+	now.Store(simFrom.Add(150 * time.Minute).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	e := newE2EWith(t, 3, 3000, f, func(c *vendorsim.Config) { c.Now = clock })
+	e.cfg.From, e.cfg.To = time.Time{}, time.Time{}
+	e.cfg.VisibilityLag = 0 // read right up to now: the lookback must make up for it
+	e.cfg.Lookback = time.Hour
+	opts := quietOptions()
+	opts.Now = clock
+
+	// First run: an explicit start, up to "now" (02:30).
+	first := e.cfg
+	first.From = simFrom
+	if _, err := pipeline.Run(t.Context(), first, opts); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	to1 := clock()
+	missed := len(e.sim.TruthWithin(simFrom, to1, to1.Add(time.Hour))) - len(e.sim.TruthWithin(simFrom, to1, to1))
+	late := 0
+	for _, tr := range e.sim.TruthWithin(simFrom, to1, to1.Add(time.Hour)) {
+		if tr.VisibleAt.After(to1) {
+			late++
+		}
+	}
+	if late == 0 {
+		t.Fatalf("no record of the first run's range became visible after it (missed %d): the test proves nothing", missed)
+	}
+
+	// Second, scheduled run (no --from, no --to) half an hour later.
+	now.Store(simFrom.Add(180 * time.Minute).UnixNano())
+	sum, err := pipeline.Run(t.Context(), e.cfg, opts)
+	if err != nil {
+		t.Fatalf("scheduled run: %v", err)
+	}
+	if want := simFrom.Add(90 * time.Minute); !sum.From.Equal(want) {
+		t.Errorf("scheduled run started at %s, want watermark 02:30 minus 1h lookback = %s", sum.From, want)
+	}
+	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.TruthWithin(simFrom, clock(), clock()))
+	t.Logf("%d versions of the first run's range became visible after it; the second run read them", late)
+}
+
+func TestCursorExpiryMidWindowRestartsTheChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	f := vendorsim.NoFaults()
+	f.CursorTTL = 5 * time.Minute
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	e := newE2EWith(t, 2, 2000, f, func(c *vendorsim.Config) { c.Now = clock })
+	e.cfg.PageSize = 50
+	e.cfg.Concurrency = 1
+	// After a few requests the vendor's clock jumps past every cursor's
+	// life: the next page of the chain in flight answers 410.
+	var requests atomic.Int64
+	inner := *e.handler.Load()
+	h := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 8 {
+			skew.Store(int64(time.Hour))
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	e.handler.Store(&h)
+	sum := e.run(t)
+	if got := e.sim.Stats().CursorsExpired; got == 0 {
+		t.Fatalf("no cursor expired: the test proves nothing")
+	}
+	if sum.Outcome != warehouse.OutcomePromoted {
+		t.Fatalf("outcome %s (%s), want promoted", sum.Outcome, sum.Detail)
+	}
+	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.Truth())
+}
