@@ -330,3 +330,47 @@ func TestCursorExpiryMidWindowRestartsTheChain(t *testing.T) {
 	}
 	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.Truth())
 }
+
+func TestVolumeOutOfBandIsHeldUntilPromoted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	e := newE2E(t, 3, 1500, vendorsim.NoFaults())
+	e.cfg.VolumeMinRuns, e.cfg.VolumeBand = 1, 0.5
+	first := e.cfg
+	first.To = simFrom.Add(time.Hour)
+	if sum, err := pipeline.Run(t.Context(), first, quietOptions()); err != nil || sum.Outcome != warehouse.OutcomePromoted {
+		t.Fatalf("first run: %v, outcome %s: want promoted (warm-up)", err, sum.Outcome)
+	}
+	before := len(readWarehouse(t, e.cfg).Settlements)
+
+	// A sale day: the vendor lists ten times the volume.
+	e.simCfg.Records *= 10
+	e.setFaults(t, vendorsim.NoFaults())
+	second := e.cfg
+	second.From = simFrom.Add(time.Hour)
+	sum, err := pipeline.Run(t.Context(), second, quietOptions())
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if !sum.Held || sum.Outcome != warehouse.OutcomeHeld || sum.ExitCode() != 2 {
+		t.Fatalf("second run: held %v, outcome %s, exit %d; want held, exit 2", sum.Held, sum.Outcome, sum.ExitCode())
+	}
+	if got := len(readWarehouse(t, e.cfg).Settlements); got != before {
+		t.Fatalf("a held batch reached settlements: %d rows, want %d", got, before)
+	}
+
+	promoted, err := pipeline.PromoteHeld(t.Context(), e.cfg, quietOptions(), sum.RunID)
+	if err != nil {
+		t.Fatalf("PromoteHeld: %v", err)
+	}
+	if promoted.Promoted == 0 {
+		t.Errorf("promoting the held batch changed no row")
+	}
+	if got := len(readWarehouse(t, e.cfg).Settlements); got <= before {
+		t.Errorf("after promotion settlements has %d rows, want more than %d", got, before)
+	}
+	if _, err := pipeline.PromoteHeld(t.Context(), e.cfg, quietOptions(), sum.RunID); err == nil {
+		t.Errorf("promoting the same run twice: want an error saying it is not held")
+	}
+}
