@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -206,5 +208,130 @@ func TestDryRunNeedsTheDataflowRunner(t *testing.T) {
 	}
 	if done, err := useDataflow(t.Context(), dataflowFlags{}, "p", &cfg); done || err != nil {
 		t.Errorf("useDataflow(runner %s) = %v, %v; want nothing done", cfg.Runner, done, err)
+	}
+}
+
+// TestLaunchWritesOneDriverJob runs `settle launch` with --dry-run, as a
+// workstation does and as the Flex Template launcher does (its Beam flags
+// beside the template parameters): each time one batch driver job, named
+// and configured for the driver, carrying the inner jobs' settings and the
+// token's secret name, never a token.
+func TestLaunchWritesOneDriverJob(t *testing.T) {
+	beam.Init()
+	keepBeamFlags(t)
+	offlineGCS(t, "acme-settle-dataflow")
+	logs := &captureLog{}
+	beamlog.SetLogger(logs)
+	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	t.Setenv("VENDOR_API_TOKEN", "tok_live_must_not_travel")
+
+	params := []string{
+		"--vendor-url=https://api.vendor.example",
+		"--token-secret=projects/acme/secrets/settle-settlements-vendor-token",
+		"--raw-bucket=acme-settle-raw",
+		"--service-account=settle-worker@acme.iam.gserviceaccount.com",
+		"--staging-location=gs://acme-settle-dataflow/staging",
+		"--temp-location=gs://acme-settle-dataflow/tmp",
+		"--job-name=settle-settlements",
+		"--max-workers=6",
+		"--dry-run",
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantSA   string
+		wantName string
+	}{
+		{
+			name: "from a workstation the driver gets --driver-service-account and one worker",
+			args: append([]string{"--project=acme", "--region=europe-west1",
+				"--driver-service-account=settle-driver@acme.iam.gserviceaccount.com", "--worker-binary=/nonexistent/worker"}, params...),
+			wantSA: "settle-driver@acme.iam.gserviceaccount.com", wantName: "settle-settlements-driver",
+		},
+		{
+			name: "under the template launcher the launch environment configures the driver",
+			args: append([]string{"--project=acme", "--region=europe-west1",
+				"--staging_location=gs://acme-settle-dataflow/staging", "--temp_location=gs://acme-settle-dataflow/tmp",
+				"--template_location=gs://acme-settle-dataflow/staging/template_launches/1/job_object",
+				"--service_account_email=settle-driver@acme.iam.gserviceaccount.com", "--max_num_workers=1",
+				"--job_name=settle-settlements-driver", "--worker_binary=/template/settle"}, params...),
+			wantSA: "settle-driver@acme.iam.gserviceaccount.com", wantName: "settle-settlements-driver",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs.take()
+			if code := cmdLaunch(t.Context(), tt.args); code != exitOK {
+				t.Fatalf("settle launch %q = exit %d, want 0", tt.args, code)
+			}
+			var jobs []map[string]any
+			var model string
+			for _, m := range logs.take() {
+				if strings.HasPrefix(m, "{") {
+					var j map[string]any
+					if err := json.Unmarshal([]byte(m), &j); err != nil {
+						t.Fatalf("job JSON: %v", err)
+					}
+					jobs = append(jobs, j)
+				} else if strings.Contains(m, "components:") {
+					model = m
+				}
+			}
+			if len(jobs) != 1 {
+				t.Fatalf("settle launch translated %d jobs, want 1 driver job", len(jobs))
+			}
+			env, _ := jobs[0]["environment"].(map[string]any)
+			if jobs[0]["type"] != "JOB_TYPE_BATCH" || jobs[0]["name"] != tt.wantName || env["serviceAccountEmail"] != tt.wantSA {
+				t.Errorf("driver job type, name, account = %v, %v, %v; want JOB_TYPE_BATCH, %s, %s",
+					jobs[0]["type"], jobs[0]["name"], env["serviceAccountEmail"], tt.wantName, tt.wantSA)
+			}
+			model = withDecodedPayloads(model)
+			for _, want := range []string{"driveRunFn", "settle-worker@acme.iam.gserviceaccount.com", "projects/acme/secrets/settle-settlements-vendor-token", "gs://acme-settle-raw/raw", "firestore://acme/settle-cursors", "bigquery://acme/settlements"} {
+				if !strings.Contains(model, want) {
+					t.Errorf("the driver's serialised run lacks %q", want)
+				}
+			}
+			if strings.Contains(model, "tok_live_must_not_travel") {
+				t.Errorf("the driver job's graph carries the vendor token")
+			}
+		})
+	}
+}
+
+// withDecodedPayloads appends to a pipeline model's text the decoded form
+// of its base64 payloads (the Go SDK's encoded DoFns and their
+// configuration), so that a test can search them.
+func withDecodedPayloads(model string) string {
+	var b strings.Builder
+	b.WriteString(model)
+	// A payload's base64 follows escaped bytes (\x0e...), so the run of
+	// base64 characters may start up to three characters early.
+	for _, run := range regexp.MustCompile(`[A-Za-z0-9+/]{40,}={0,2}`).FindAllString(model, -1) {
+		for off := 0; off < 4; off++ {
+			s := strings.TrimRight(run[off:], "=")
+			s = s[:len(s)/4*4]
+			if d, err := base64.StdEncoding.DecodeString(s); err == nil {
+				b.WriteString("\n")
+				b.Write(d)
+			}
+		}
+	}
+	return b.String()
+}
+
+func TestLaunchRefusesTheInnerJobNameForTheLaunch(t *testing.T) {
+	keepBeamFlags(t)
+	fs, r := newRunFlagSet()
+	if err := fs.Parse([]string{"--project=acme", "--region=europe-west1", "--vendor-url=https://api.vendor.example",
+		"--token-secret=projects/acme/secrets/t", "--raw-bucket=acme-settle-raw",
+		"--service-account=settle-worker@acme.iam.gserviceaccount.com", "--staging-location=gs://acme-settle-dataflow/staging"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := setBeamFlags(map[string]string{beamTemplate: "gs://acme-settle-dataflow/x/job_object", beamJobName: "settle-settlements"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.launchJob(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "settle-settlements-driver") {
+		t.Errorf("launchJob with the launch named like the inner jobs = %v, want an error naming settle-settlements-driver", err)
 	}
 }

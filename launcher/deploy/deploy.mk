@@ -23,9 +23,15 @@ DEPLOY_TEMPLATE_BUCKET ?= $(DEPLOY_PROJECT)-settle-templates
 # The scheduler launches this path (Terraform output template_path); keep them equal.
 DEPLOY_TEMPLATE ?= gs://$(DEPLOY_TEMPLATE_BUCKET)/templates/settle-$(DEPLOY_SOURCE).json
 DEPLOY_LAUNCHER_BASE ?= gcr.io/dataflow-templates-base/go-template-launcher-base:latest
-DEPLOY_TF_VARS ?= -var=project=$(DEPLOY_PROJECT) -var=region=$(DEPLOY_REGION) -var=source_name=$(DEPLOY_SOURCE)
+DEPLOY_VENDOR_URL ?=
+DEPLOY_ALERT_EMAIL ?=
+DEPLOY_PAUSED ?= true
+DEPLOY_TF_VARS ?= -var=project=$(DEPLOY_PROJECT) -var=region=$(DEPLOY_REGION) -var=source_name=$(DEPLOY_SOURCE) \
+	-var=vendor_url=$(DEPLOY_VENDOR_URL) -var=alert_email=$(DEPLOY_ALERT_EMAIL) -var=scheduler_paused=$(DEPLOY_PAUSED)
+# template-run: the first run of a new project needs a start (RFC 3339); later runs derive it.
+DEPLOY_FROM ?=
 
-.PHONY: template-build template-publish template-check deploy-infra deploy-plan tf-fmt tf-validate
+.PHONY: template-build template-publish template-check template-run deploy-infra deploy-plan tf-fmt tf-validate
 
 define deploy_need_project
 	@if [ -z "$(DEPLOY_PROJECT)" ]; then echo "set DEPLOY_PROJECT (or gcloud config set project ...)"; exit 64; fi
@@ -52,14 +58,28 @@ template-publish: template-check
 template-check:
 	$(GO) test -count=1 -run 'TestMetadata' ./launcher
 
+## template-run: launch the template once, now, as the scheduler does (DEPLOY_FROM=... for the first run or a backfill)
+template-run:
+	$(deploy_need_project)
+	@params=$$(terraform -chdir=$(DEPLOY_TF_DIR) output -json launch_parameters | \
+		python3 -c 'import json,sys; p=json.load(sys.stdin); print("^~^" + "~".join(k + "=" + v for k, v in sorted(p.items())))'); \
+	driver=$$(terraform -chdir=$(DEPLOY_TF_DIR) output -json service_accounts | python3 -c 'import json,sys; print(json.load(sys.stdin)["driver"])'); \
+	bucket=$$(terraform -chdir=$(DEPLOY_TF_DIR) output -raw dataflow_bucket); \
+	set -x; gcloud dataflow flex-template run settle-$(DEPLOY_SOURCE)-driver --project=$(DEPLOY_PROJECT) --region=$(DEPLOY_REGION) \
+		--template-file-gcs-location=$(DEPLOY_TEMPLATE) --service-account-email=$$driver \
+		--staging-location=gs://$$bucket/staging --temp-location=gs://$$bucket/tmp --num-workers=1 --max-workers=1 \
+		--parameters="$$params$(if $(DEPLOY_FROM),~from=$(DEPLOY_FROM))"
+
 ## deploy-plan / deploy-infra: Terraform plan / apply of launcher/deploy/terraform
 deploy-plan:
 	$(deploy_need_project)
+	@if [ -z "$(DEPLOY_VENDOR_URL)" ]; then echo "set DEPLOY_VENDOR_URL=https://..."; exit 64; fi
 	terraform -chdir=$(DEPLOY_TF_DIR) init -input=false
 	terraform -chdir=$(DEPLOY_TF_DIR) plan -input=false $(DEPLOY_TF_VARS)
 
 deploy-infra:
 	$(deploy_need_project)
+	@if [ -z "$(DEPLOY_VENDOR_URL)" ]; then echo "set DEPLOY_VENDOR_URL=https://..."; exit 64; fi
 	terraform -chdir=$(DEPLOY_TF_DIR) init -input=false
 	terraform -chdir=$(DEPLOY_TF_DIR) apply -input=false $(DEPLOY_TF_VARS)
 
