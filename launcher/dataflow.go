@@ -139,8 +139,8 @@ func addDataflow(fs *flag.FlagSet, d *dataflowFlags) {
 	fs.StringVar(&d.ServiceAccount, "service-account", "", "service account the ingest and process workers run as")
 	fs.StringVar(&d.JobName, "job-name", "", "fixed Dataflow job name, so Dataflow refuses an overlapping job (default settle-<source>)")
 	fs.StringVar(&d.WorkerBinary, "worker-binary", "", "linux/amd64 worker binary built with cgo off (`make worker`); default: this binary when it is one, else Beam cross-compiles")
-	fs.StringVar(&d.Network, "network", "", "VPC network of the workers")
-	fs.StringVar(&d.Subnetwork, "subnetwork", "", "subnetwork of the workers (regions/REGION/subnetworks/NAME)")
+	fs.StringVar(&d.Network, "worker-network", "", "VPC network of the workers")
+	fs.StringVar(&d.Subnetwork, "worker-subnetwork", "", "subnetwork of the workers (regions/REGION/subnetworks/NAME)")
 	fs.BoolVar(&d.NoPublicIPs, "no-public-ips", false, "workers get private IPs only")
 	fs.StringVar(&d.TokenSecret, "token-secret", "", "Secret Manager secret (version) holding the vendor token, read by the workers: projects/P/secrets/S[/versions/N]")
 	fs.StringVar(&d.DriverServiceAccount, "driver-service-account", "", "settle launch: service account of the driver job (a template launch sets it in its environment)")
@@ -387,9 +387,10 @@ func newRunFlagSet() (*flag.FlagSet, *runFlags) {
 }
 
 // splitLaunchArgs sorts the arguments a template launcher passes: flags of
-// fs (the template's parameters) go to ours, flags only Beam knows (the
-// launch environment: --staging_location, --template_location, ...) to
-// beam, anything else to unknown. Both --name=value and --name value work.
+// fs (the template's parameters) go to ours, flags Beam knows (the launch
+// environment: --staging_location, --template_location, ...) to beam
+// (--project and --region, known to both, to both), anything else to
+// unknown. Both --name=value and --name value work.
 func splitLaunchArgs(fs, beamFS *flag.FlagSet, args []string) (ours []string, beam map[string]string, unknown []string) {
 	beam = map[string]string{}
 	for i := 0; i < len(args); i++ {
@@ -408,6 +409,15 @@ func splitLaunchArgs(fs, beamFS *flag.FlagSet, args []string) (ours []string, be
 			if !hasValue && !isBool(f) && i+1 < len(args) {
 				i++
 				ours = append(ours, args[i])
+				value = args[i]
+			}
+			// --project and --region are both: the launch's, for the
+			// driver job, and the run's.
+			if bf := beamFS.Lookup(name); bf != nil {
+				if !hasValue && isBool(bf) {
+					value = "true"
+				}
+				beam[name] = value
 			}
 			continue
 		}

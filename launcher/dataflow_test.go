@@ -188,15 +188,16 @@ func TestCommandFromEnv(t *testing.T) {
 func TestSplitLaunchArgs(t *testing.T) {
 	fs, _ := newRunFlagSet()
 	args := []string{
+		"--project=acme", "--region", "europe-west1",
 		"--vendor-url=https://api.vendor.example", "--max-workers", "8", "--no-public-ips",
 		"--staging_location=gs://b/staging", "--template_location", "gs://b/launch/job_object", "--use_public_ips",
 		"--some_future_launcher_flag=1", "stray",
 	}
 	ours, beam, unknown := splitLaunchArgs(fs, flag.CommandLine, args)
-	if diff := cmp.Diff([]string{"--vendor-url=https://api.vendor.example", "--max-workers", "8", "--no-public-ips"}, ours); diff != "" {
+	if diff := cmp.Diff([]string{"--project=acme", "--region", "europe-west1", "--vendor-url=https://api.vendor.example", "--max-workers", "8", "--no-public-ips"}, ours); diff != "" {
 		t.Errorf("settle's flags (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]string{"staging_location": "gs://b/staging", "template_location": "gs://b/launch/job_object", "use_public_ips": "true"}, beam); diff != "" {
+	if diff := cmp.Diff(map[string]string{"project": "acme", "region": "europe-west1", "staging_location": "gs://b/staging", "template_location": "gs://b/launch/job_object", "use_public_ips": "true"}, beam); diff != "" {
 		t.Errorf("Beam's flags (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"--some_future_launcher_flag=1", "stray"}, unknown); diff != "" {

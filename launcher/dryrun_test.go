@@ -260,6 +260,7 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			keepBeamFlags(t) // each case starts from Beam's defaults
 			logs.take()
 			if code := cmdLaunch(t.Context(), tt.args); code != exitOK {
 				t.Fatalf("settle launch %q = exit %d, want 0", tt.args, code)

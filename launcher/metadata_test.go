@@ -55,6 +55,7 @@ var notTemplateParameters = map[string]string{
 	"worker-binary":          "the image's own binary is the worker binary",
 	"driver-service-account": "the launch environment's serviceAccountEmail is the driver's",
 	"window":                 "the window size is part of every window key: not a per-launch choice",
+	"cpuprofile":             "profiling is for a run on one machine",
 	"simulate":               "the simulator serves on one machine only",
 	"sim-records":            "the simulator serves on one machine only",
 	"sim-seed":               "the simulator serves on one machine only",
@@ -77,8 +78,8 @@ var sampleValues = map[string][]string{
 	"temp-location":        {"gs://acme-prod-settle-dataflow/tmp"},
 	"job-name":             {"settle-settlements"},
 	"worker-machine-type":  {"e2-standard-2", "n2-highmem-4", "custom-4-16384"},
-	"network":              {"settle-vpc"},
-	"subnetwork":           {"regions/europe-west1/subnetworks/dataflow", "https://www.googleapis.com/compute/v1/projects/acme/regions/europe-west1/subnetworks/dataflow"},
+	"worker-network":       {"settle-vpc"},
+	"worker-subnetwork":    {"regions/europe-west1/subnetworks/dataflow", "https://www.googleapis.com/compute/v1/projects/acme/regions/europe-west1/subnetworks/dataflow"},
 	"no-public-ips":        {"true", "false"},
 	"from":                 {"2026-11-01T00:00:00Z", "2026-11-01T00:00:00.5+01:00"},
 	"to":                   {"2026-11-02T00:00:00Z"},
@@ -167,7 +168,7 @@ func TestMetadataParametersAreAcceptedByTheLauncher(t *testing.T) {
 		t.Errorf("launch arguments neither settle nor Beam knows: %q", unknown)
 	}
 	if len(beam) != 2 {
-		t.Errorf("Beam's share of the launch arguments = %v, want only the launcher's two", beam)
+		t.Errorf("Beam's share of the launch arguments = %v, want only the launcher's two (no parameter may be a Beam flag)", beam)
 	}
 	if err := parse(fs, ours); err != nil {
 		t.Errorf("settle launch refuses the template's parameters: %v", err)

@@ -28,8 +28,8 @@ locals {
       "max-workers"          = tostring(var.max_workers)
       "worker-machine-type"  = var.worker_machine_type
     },
-    var.network == "" ? {} : { "network" = var.network },
-    var.subnetwork == "" ? {} : { "subnetwork" = var.subnetwork },
+    var.network == "" ? {} : { "worker-network" = var.network },
+    var.subnetwork == "" ? {} : { "worker-subnetwork" = var.subnetwork },
     var.no_public_ips ? { "no-public-ips" = "true" } : {},
   )
 
