@@ -547,6 +547,10 @@ func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
 type driveRunFn struct {
 	Config   pipeline.Config  `json:"config"`
 	Dataflow dataflowSettings `json:"dataflow"`
+
+	// logReport writes the report line; nil means Beam's log (tests
+	// capture it here: a runner may replace Beam's logger mid-run).
+	logReport func(ctx context.Context, line string)
 }
 
 var (
@@ -568,7 +572,10 @@ func (fn *driveRunFn) ProcessElement(ctx context.Context, _ []byte) error {
 	logger := slog.New(beamLogHandler{level: slog.LevelInfo})
 	sum, err := pipeline.Run(ctx, fn.Config, pipeline.Options{Logger: logger})
 	rep := fn.report(ctx, sum, err, time.Now())
-	beamlog.Info(ctx, rep)
+	if fn.logReport == nil {
+		fn.logReport = func(ctx context.Context, line string) { beamlog.Info(ctx, line) }
+	}
+	fn.logReport(ctx, rep)
 	var held *cursorstore.LeaseHeldError
 	switch {
 	case errors.As(err, &held):
