@@ -73,6 +73,11 @@ func cmdRun(ctx context.Context, args []string) int {
 	if cfg.VendorURL == "" {
 		return fail("run", fmt.Errorf("--vendor-url is required (or --simulate): %w", errUsage))
 	}
+	stopProfile, err := c.profile()
+	if err != nil {
+		return fail("run", err)
+	}
+	defer stopProfile()
 	sum, err := pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Progress: c.progress()})
 	return report("run", sum, err)
 }
@@ -136,6 +141,11 @@ func cmdReplay(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("replay", err)
 	}
+	stopProfile, err := c.profile()
+	if err != nil {
+		return fail("replay", err)
+	}
+	defer stopProfile()
 	sum, err := pipeline.Replay(ctx, cfg, pipeline.Options{Logger: c.logger(), Progress: c.progress()}, from, to)
 	return report("replay", sum, err)
 }

@@ -96,6 +96,10 @@ const (
 	beamLabels         = "labels"
 	beamDryRun         = "dry_run"
 	beamTemplate       = "template_location"
+	// beamEnvType is Beam's --environment_type: Dataflow runs Go workers in
+	// DOCKER containers only, and prism sets LOOPBACK for the whole process
+	// when it runs first (tests, a CLI that ran prism before).
+	beamEnvType = "environment_type"
 )
 
 var (
@@ -236,6 +240,7 @@ func (s dataflowSettings) beamFlags() map[string]string {
 		beamNoPublicIPs:    strconv.FormatBool(s.NoPublicIPs),
 		beamLabels:         string(labels),
 		beamDryRun:         strconv.FormatBool(s.DryRun),
+		beamEnvType:        "DOCKER",
 	}
 }
 
@@ -538,7 +543,8 @@ func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
 // only DoFn, applied to a single impulse.
 //
 // It sets Beam's Dataflow flags of the worker process for the inner jobs
-// (this worker's own binary is their worker binary), runs pipeline.Run,
+// (this worker's own binary is their worker binary; with another runner,
+// as in tests, it leaves them alone), runs pipeline.Run,
 // and logs one runReportTag line with the outcome, the source's parked
 // windows and the watermark's age. A run that failed returns its error:
 // Dataflow retries the bundle (a rerun is always safe) and then fails the
@@ -562,12 +568,14 @@ var (
 
 // ProcessElement runs the run.
 func (fn *driveRunFn) ProcessElement(ctx context.Context, _ []byte) error {
-	s := fn.Dataflow
-	if exe, err := os.Executable(); err == nil {
-		s.WorkerBinary = exe
-	}
-	if err := setBeamFlags(s.beamFlags()); err != nil {
-		return err
+	if fn.Config.Runner == "dataflow" {
+		s := fn.Dataflow
+		if exe, err := os.Executable(); err == nil {
+			s.WorkerBinary = exe
+		}
+		if err := setBeamFlags(s.beamFlags()); err != nil {
+			return err
+		}
 	}
 	logger := slog.New(beamLogHandler{level: slog.LevelInfo})
 	sum, err := pipeline.Run(ctx, fn.Config, pipeline.Options{Logger: logger})

@@ -44,7 +44,7 @@ func keepBeamFlags(t *testing.T) {
 	saved := map[string]string{}
 	for _, name := range []string{beamProject, beamRegion, beamStaging, beamTemp, beamMachineType, beamMaxWorkers,
 		beamNumWorkers, beamServiceAccount, beamJobName, beamWorkerBinary, beamNetwork, beamSubnetwork,
-		beamNoPublicIPs, beamLabels, beamDryRun, beamTemplate} {
+		beamNoPublicIPs, beamLabels, beamDryRun, beamTemplate, beamEnvType, "environment_config", "endpoint"} {
 		f := flag.CommandLine.Lookup(name)
 		if f == nil {
 			t.Fatalf("Beam flag --%s is not registered", name)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type commonFlags struct {
 	source      string
 	currencies  string
 	chunk       int
+	parallel    int
 	logFormat   string
 	logLevel    string
 	rate        float64
@@ -40,6 +42,7 @@ type commonFlags struct {
 	minRuns     int
 	quiet       bool
 	leaseTTL    time.Duration
+	cpuProfile  string
 }
 
 func addCommon(fs *flag.FlagSet, c *commonFlags) {
@@ -55,6 +58,7 @@ func addCommon(fs *flag.FlagSet, c *commonFlags) {
 	fs.StringVar(&c.source, "source", d.Source, "stream name used in cursor keys and raw object names")
 	fs.StringVar(&c.currencies, "currencies", strings.Join(d.AllowedCurrencies, ","), "allowed currency codes")
 	fs.IntVar(&c.chunk, "chunk-windows", d.ChunkWindows, "windows processed per pipeline run (bounds memory on prism)")
+	fs.IntVar(&c.parallel, "process-parallelism", d.ProcessParallelism, "process pipelines run at once (each holds one chunk in memory)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Float64Var(&c.rate, "rate", d.Rate, "vendor requests per second for the whole job")
@@ -69,6 +73,7 @@ func addCommon(fs *flag.FlagSet, c *commonFlags) {
 	fs.IntVar(&c.history, "volume-history", d.VolumeHistory, "earlier runs averaged by the volume gate")
 	fs.IntVar(&c.minRuns, "volume-min-runs", d.VolumeMinRuns, "earlier runs needed before the volume gate can hold (warm-up)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (performance work)")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", d.LeaseTTL, "run lease time to live; a crashed run blocks the next one at most this long")
 }
 
@@ -93,6 +98,7 @@ func (c *commonFlags) config() (pipeline.Config, error) {
 	cfg.Source = c.source
 	cfg.AllowedCurrencies = pipeline.ParseCurrencies(c.currencies)
 	cfg.ChunkWindows = c.chunk
+	cfg.ProcessParallelism = c.parallel
 	cfg.Rate, cfg.Burst = c.rate, c.burst
 	cfg.PageSize = c.pageSize
 	cfg.Concurrency = c.concurrency
@@ -128,6 +134,22 @@ func (c *commonFlags) logger() *slog.Logger {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, lo)))
 	}
 	return l
+}
+
+// profile starts the CPU profile if asked; the returned stop ends it.
+func (c *commonFlags) profile() (stop func(), err error) {
+	if c.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(c.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("creating cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (c *commonFlags) progress() io.Writer {

@@ -16,31 +16,34 @@ import (
 
 // Defaults of the embedded local mode.
 const (
-	DefaultSource         = "settlements"
-	DefaultWindow         = time.Hour
-	DefaultPageSize       = 500
-	DefaultRate           = 25 // the vendor's documented requests per second per token
-	DefaultBurst          = 50
-	DefaultConcurrency    = 4
-	DefaultRetryBudget    = 5 * time.Minute
-	DefaultMaxAttempts    = 40
-	DefaultVisibilityLag  = 10 * time.Minute
-	DefaultLookback       = time.Hour
-	DefaultLeaseTTL       = 15 * time.Minute
-	DefaultTokenEnv       = "VENDOR_API_TOKEN"
-	DefaultChunkWindows   = 6
-	DefaultVolumeBand     = 0.5 // ±50 % of the trailing average per hour
-	DefaultVolumeHistory  = 24  // trailing runs averaged
-	DefaultVolumeMinRuns  = 3   // warm-up: fewer earlier runs never hold
-	DefaultStagingSubdir  = "staging"
-	maxWindowSpan         = 24 * time.Hour
-	maxPageSize           = 500
-	defaultDataDir        = "./data"
-	defaultRunner         = "prism"
-	defaultWarehouseFile  = "warehouse.duckdb"
-	defaultRawSubdir      = "raw"
-	defaultCursorSubdir   = "cursors"
-	currencyListSeparator = ","
+	DefaultSource        = "settlements"
+	DefaultWindow        = time.Hour
+	DefaultPageSize      = 500
+	DefaultRate          = 25 // the vendor's documented requests per second per token
+	DefaultBurst         = 50
+	DefaultConcurrency   = 4
+	DefaultRetryBudget   = 5 * time.Minute
+	DefaultMaxAttempts   = 40
+	DefaultVisibilityLag = 10 * time.Minute
+	DefaultLookback      = time.Hour
+	DefaultLeaseTTL      = 15 * time.Minute
+	DefaultTokenEnv      = "VENDOR_API_TOKEN"
+	DefaultChunkWindows  = 3
+	// DefaultProcessParallelism runs two chunk pipelines at once: both
+	// cores of the reference machine, and twice a chunk's memory.
+	DefaultProcessParallelism = 2
+	DefaultVolumeBand         = 0.5 // ±50 % of the trailing average per hour
+	DefaultVolumeHistory      = 24  // trailing runs averaged
+	DefaultVolumeMinRuns      = 3   // warm-up: fewer earlier runs never hold
+	DefaultStagingSubdir      = "staging"
+	maxWindowSpan             = 24 * time.Hour
+	maxPageSize               = 500
+	defaultDataDir            = "./data"
+	defaultRunner             = "prism"
+	defaultWarehouseFile      = "warehouse.duckdb"
+	defaultRawSubdir          = "raw"
+	defaultCursorSubdir       = "cursors"
+	currencyListSeparator     = ","
 )
 
 // DefaultCurrencies is the allowed currency set unless configured.
@@ -81,9 +84,11 @@ type Config struct {
 
 	AllowedCurrencies []string `json:"allowed_currencies"`
 	ChunkWindows      int      `json:"chunk_windows"` // windows processed per pipeline run
-	VolumeBand        float64  `json:"volume_band"`
-	VolumeHistory     int      `json:"volume_history"`
-	VolumeMinRuns     int      `json:"volume_min_runs"`
+	// ProcessParallelism is how many chunk pipelines run at once.
+	ProcessParallelism int     `json:"process_parallelism"`
+	VolumeBand         float64 `json:"volume_band"`
+	VolumeHistory      int     `json:"volume_history"`
+	VolumeMinRuns      int     `json:"volume_min_runs"`
 }
 
 // DefaultConfig returns the embedded local mode under dataDir ("" means
@@ -93,24 +98,25 @@ func DefaultConfig(dataDir string) Config {
 		dataDir = defaultDataDir
 	}
 	c := Config{
-		Runner:            defaultRunner,
-		Source:            DefaultSource,
-		TokenEnv:          DefaultTokenEnv,
-		Window:            DefaultWindow,
-		Lookback:          DefaultLookback,
-		VisibilityLag:     DefaultVisibilityLag,
-		PageSize:          DefaultPageSize,
-		Rate:              DefaultRate,
-		Burst:             DefaultBurst,
-		Concurrency:       DefaultConcurrency,
-		RetryBudget:       DefaultRetryBudget,
-		MaxAttempts:       DefaultMaxAttempts,
-		LeaseTTL:          DefaultLeaseTTL,
-		AllowedCurrencies: append([]string(nil), DefaultCurrencies...),
-		ChunkWindows:      DefaultChunkWindows,
-		VolumeBand:        DefaultVolumeBand,
-		VolumeHistory:     DefaultVolumeHistory,
-		VolumeMinRuns:     DefaultVolumeMinRuns,
+		Runner:             defaultRunner,
+		Source:             DefaultSource,
+		TokenEnv:           DefaultTokenEnv,
+		Window:             DefaultWindow,
+		Lookback:           DefaultLookback,
+		VisibilityLag:      DefaultVisibilityLag,
+		PageSize:           DefaultPageSize,
+		Rate:               DefaultRate,
+		Burst:              DefaultBurst,
+		Concurrency:        DefaultConcurrency,
+		RetryBudget:        DefaultRetryBudget,
+		MaxAttempts:        DefaultMaxAttempts,
+		LeaseTTL:           DefaultLeaseTTL,
+		AllowedCurrencies:  append([]string(nil), DefaultCurrencies...),
+		ChunkWindows:       DefaultChunkWindows,
+		ProcessParallelism: DefaultProcessParallelism,
+		VolumeBand:         DefaultVolumeBand,
+		VolumeHistory:      DefaultVolumeHistory,
+		VolumeMinRuns:      DefaultVolumeMinRuns,
 	}
 	c.SetDataDir(dataDir)
 	return c
@@ -187,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkWindows < 1 {
 		bad("chunk windows %d: want at least 1", c.ChunkWindows)
+	}
+	if c.ProcessParallelism < 1 {
+		bad("process parallelism %d: want at least 1", c.ProcessParallelism)
 	}
 	if c.VolumeBand <= 0 {
 		bad("volume band %v: want more than 0 (0.5 means ±50%%)", c.VolumeBand)

@@ -11,9 +11,11 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/rawzone"
@@ -463,31 +465,10 @@ func ingest(ctx context.Context, cfg Config, opts Options, b *backends, sum *Sum
 // them, applies the volume gate and promotes.
 func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, chunks [][]string, volumeGate bool) error {
 	staging := strings.TrimSuffix(cfg.Staging, "/") + "/" + sum.RunID
-	var files []StagedFile
 	t0 := opts.Now()
-	for i, objects := range chunks {
-		opts.Logger.Info("processing raw zone", logKeyRun, sum.RunID, logKeyChunk, fmt.Sprintf("%d/%d", i+1, len(chunks)), logKeyObjects, len(objects))
-		p, s := beam.NewPipelineWithRoot()
-		Process(s, ProcessConfig{
-			RunID:         sum.RunID,
-			RawZone:       cfg.RawZone,
-			StagingDir:    fmt.Sprintf("%s/chunk-%04d", staging, i),
-			Rules:         cfg.Rules(),
-			QuarantinedAt: t0.UnixNano(),
-		}, objects)
-		res, err := beam.Run(ctx, cfg.Runner, p)
-		if err != nil {
-			return fmt.Errorf("processing chunk %d of %d: %w", i+1, len(chunks), err)
-		}
-		c := counters(res, "process")
-		sum.ObjectsRead += c["pages_read"]
-		sum.RecordsRead += c["records_read"]
-		sum.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
-		f, err := listStaged(ctx, fmt.Sprintf("%s/chunk-%04d", staging, i))
-		if err != nil {
-			return err
-		}
-		files = append(files, f...)
+	files, err := processChunks(ctx, cfg, opts, sum, staging, chunks, t0)
+	if err != nil {
+		return err
 	}
 	opts.Logger.Info("phase finished", logKeyPhase, "process", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
 	t0 = opts.Now()
@@ -538,6 +519,52 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		sum.Detail = "nothing new: the warehouse already held every version in these windows"
 	}
 	return needsAttention(sum)
+}
+
+// processChunks runs one process pipeline per chunk, cfg.ProcessParallelism
+// at a time: each pipeline is bounded in memory, and prism keeps one core
+// busy per pipeline at best, so two at once use both cores of a small
+// machine.
+func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, staging string, chunks [][]string, t0 time.Time) ([]StagedFile, error) {
+	var mu sync.Mutex
+	var files []StagedFile
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.ProcessParallelism)
+	for i, objects := range chunks {
+		g.Go(func() error {
+			opts.Logger.Info("processing raw zone", logKeyRun, sum.RunID, logKeyChunk, fmt.Sprintf("%d/%d", i+1, len(chunks)), logKeyObjects, len(objects))
+			dir := fmt.Sprintf("%s/chunk-%04d", staging, i)
+			p, s := beam.NewPipelineWithRoot()
+			Process(s, ProcessConfig{
+				RunID:         sum.RunID,
+				RawZone:       cfg.RawZone,
+				StagingDir:    dir,
+				Rules:         cfg.Rules(),
+				QuarantinedAt: t0.UnixNano(),
+			}, objects)
+			res, err := beam.Run(gctx, cfg.Runner, p)
+			if err != nil {
+				return fmt.Errorf("processing chunk %d of %d: %w", i+1, len(chunks), err)
+			}
+			f, err := listStaged(gctx, dir)
+			if err != nil {
+				return err
+			}
+			c := counters(res, "process")
+			mu.Lock()
+			defer mu.Unlock()
+			sum.ObjectsRead += c["pages_read"]
+			sum.RecordsRead += c["records_read"]
+			sum.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
+			files = append(files, f...)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	return files, nil
 }
 
 // needsAttention downgrades a promoted run whose windows are parked.
