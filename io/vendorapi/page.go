@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/marketplace/settle/internal/jsonscan"
 )
 
 const (
@@ -107,46 +109,129 @@ func isNull(m json.RawMessage) bool { return len(m) == 0 || bytes.Equal(m, jsonN
 // Code 200 and the vendor's code and message. Field names match exactly
 // (encoding/json alone would take "HAS_MORE" for has_more); of repeated
 // fields the last wins.
+//
+// It accepts and refuses exactly what decoding with encoding/json would, in
+// one validating pass over body. The Records alias body (each capped at its
+// own length, so appending to one cannot write into body): body must not be
+// modified while they are in use.
 func ParsePage(body []byte) (Envelope, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	var sc jsonscan.Scanner
+	sc.Reset(body)
+	if sc.Peek() != jsonscan.Object {
+		switch {
+		case !jsonscan.Valid(body):
+			_, err := sc.Skip()
+			if err == nil {
+				err = sc.Finish()
+			}
+			return Envelope{}, fmt.Errorf("decoding page envelope: %w: %w", ErrMalformedPage, err)
+		case sc.Peek() == jsonscan.Null:
+			return Envelope{}, fmt.Errorf("decoding page envelope: %w: no data array", ErrMalformedPage)
+		default:
+			return Envelope{}, fmt.Errorf("decoding page envelope: %w: body is a JSON %s, not an object", ErrMalformedPage, sc.Peek())
+		}
+	}
+	// The last value of each field, nil when absent; records are data's
+	// elements when data is an array.
+	var data, hasMore, nextCursor, errField []byte
+	var records []json.RawMessage
+	dataIsArray := false
+	syntax := func(err error) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w: %w", ErrMalformedPage, err)
 	}
-	w := struct{ Data, HasMore, NextCursor, Error json.RawMessage }{
-		Data: fields["data"], HasMore: fields["has_more"], NextCursor: fields["next_cursor"], Error: fields["error"],
+	if err := sc.BeginObject(); err != nil {
+		return syntax(err)
 	}
-	if !isNull(w.Error) {
-		return Envelope{}, fmt.Errorf("decoding page envelope: %w", errorObject(200, w.Error))
+	for {
+		key, ok, err := sc.NextMember()
+		if err != nil {
+			return syntax(err)
+		}
+		if !ok {
+			break
+		}
+		name, _ := jsonscan.Unquote(key)
+		switch string(name) {
+		case "data":
+			dataIsArray = sc.Peek() == jsonscan.Array
+			if !dataIsArray {
+				data, err = sc.Skip()
+				break
+			}
+			start := sc.Pos()
+			records, err = splitArray(&sc, records[:0])
+			data = body[start:sc.Pos()]
+		case "has_more":
+			hasMore, err = sc.Skip()
+		case "next_cursor":
+			nextCursor, err = sc.Skip()
+		case "error":
+			errField, err = sc.Skip()
+		default:
+			_, err = sc.Skip()
+		}
+		if err != nil {
+			return syntax(err)
+		}
 	}
-	if isNull(w.Data) {
+	if err := sc.Finish(); err != nil {
+		return syntax(err)
+	}
+
+	if !isNull(errField) {
+		return Envelope{}, fmt.Errorf("decoding page envelope: %w", errorObject(200, errField))
+	}
+	if isNull(data) {
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w: no data array", ErrMalformedPage)
 	}
-	var env Envelope
-	if err := json.Unmarshal(w.Data, &env.Records); err != nil {
-		return Envelope{}, fmt.Errorf("decoding page envelope: %w: data is not an array: %w", ErrMalformedPage, err)
+	if !dataIsArray {
+		return Envelope{}, fmt.Errorf("decoding page envelope: %w: data is not an array", ErrMalformedPage)
 	}
+	env := Envelope{Records: records}
 	if env.Records == nil {
 		env.Records = []json.RawMessage{}
 	}
-	if isNull(w.HasMore) {
+	switch string(hasMore) {
+	case "", "null":
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w: no has_more", ErrMalformedPage)
-	}
-	if err := json.Unmarshal(w.HasMore, &env.HasMore); err != nil {
-		return Envelope{}, fmt.Errorf("decoding page envelope: %w: has_more is not a boolean: %w", ErrMalformedPage, err)
-	}
-	if !env.HasMore {
+	case "true":
+		env.HasMore = true
+	case "false":
 		return env, nil
+	default:
+		return Envelope{}, fmt.Errorf("decoding page envelope: %w: has_more is not a boolean", ErrMalformedPage)
 	}
-	if isNull(w.NextCursor) {
+	if isNull(nextCursor) {
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w: has_more without next_cursor", ErrMalformedPage)
 	}
-	if err := json.Unmarshal(w.NextCursor, &env.NextCursor); err != nil {
-		return Envelope{}, fmt.Errorf("decoding page envelope: %w: next_cursor is not a string: %w", ErrMalformedPage, err)
+	cursor, ok := jsonscan.Unquote(nextCursor)
+	if !ok {
+		return Envelope{}, fmt.Errorf("decoding page envelope: %w: next_cursor is not a string", ErrMalformedPage)
 	}
-	if env.NextCursor == "" {
+	if len(cursor) == 0 {
 		return Envelope{}, fmt.Errorf("decoding page envelope: %w: has_more with an empty next_cursor", ErrMalformedPage)
 	}
+	env.NextCursor = string(cursor)
 	return env, nil
+}
+
+// splitArray consumes the array at sc's position, appending its elements'
+// bytes to out.
+func splitArray(sc *jsonscan.Scanner, out []json.RawMessage) ([]json.RawMessage, error) {
+	if err := sc.BeginArray(); err != nil {
+		return nil, err
+	}
+	for {
+		ok, err := sc.NextElement()
+		if err != nil || !ok {
+			return out, err
+		}
+		v, err := sc.Skip()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
 }
 
 // errorObject builds a StatusError from the value of an "error" field: the
