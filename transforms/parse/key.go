@@ -1,8 +1,6 @@
 package parse
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"unicode/utf8"
 )
@@ -22,94 +20,23 @@ import (
 // not 1..64 characters) and updated_at_invalid (ErrUpdatedAt: absent, null,
 // or not strict RFC 3339, see ParseTimestamp).
 func Key(raw []byte) (id string, updatedAtNanos int64, err error) {
-	s := scanner{b: raw}
-	s.ws()
-	if s.peek() != '{' {
-		return "", 0, reasonErr(ReasonRecordNotObject, ErrNotObject)
-	}
-	s.i++
-
 	var (
-		names  [24][]byte // member names seen so far, for duplicates
-		seen   = names[:0]
-		dup    bool
-		idRaw  []byte
-		updRaw []byte
+		contract [numFields]rawValue
+		extra    [linearDupLimit]member
 	)
-	notObject := func() (string, int64, error) {
+	_, ok, dup := scanRecord(raw, &contract, extra[:0])
+	if !ok {
 		return "", 0, reasonErr(ReasonRecordNotObject, ErrNotObject)
-	}
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for more := true; more; {
-			s.ws()
-			if s.peek() != '"' {
-				return notObject()
-			}
-			ks, ke, escaped, ok := s.str()
-			if !ok {
-				return notObject()
-			}
-			name := raw[ks:ke]
-			if escaped || !utf8.Valid(name) {
-				var v string
-				if err := json.Unmarshal(raw[ks-1:ke+1], &v); err != nil {
-					return notObject()
-				}
-				name = []byte(v)
-			}
-			for _, prev := range seen {
-				if bytes.Equal(prev, name) {
-					dup = true
-				}
-			}
-			seen = append(seen, name)
-
-			s.ws()
-			if s.peek() != ':' {
-				return notObject()
-			}
-			s.i++
-			s.ws()
-			vs := s.i
-			// Depth 0, not 1: encoding/json's Decoder, which ParseRecord
-			// uses, counts a member value's nesting from zero.
-			if !s.value(0) {
-				return notObject()
-			}
-			switch string(name) {
-			case fieldVendorTxnID:
-				idRaw = raw[vs:s.i]
-			case fieldUpdatedAt:
-				updRaw = raw[vs:s.i]
-			}
-			s.ws()
-			switch s.peek() {
-			case ',':
-				s.i++
-			case '}':
-				s.i++
-				more = false
-			default:
-				return notObject()
-			}
-		}
-	}
-	s.ws()
-	if s.i != len(raw) {
-		return notObject()
 	}
 	if dup {
 		return "", 0, reasonErr(ReasonDuplicateKey, ErrDuplicateKey)
 	}
 
-	id, ok := decodeString(idRaw)
+	id, ok = contract[fVendorTxnID].str()
 	if !ok || !ValidVendorTxnID(id) {
 		return "", 0, reasonErr(ReasonVendorTxnIDMissing, ErrVendorTxnID)
 	}
-	upd, ok := decodeString(updRaw)
+	upd, ok := contract[fUpdatedAt].str()
 	if !ok {
 		return "", 0, reasonErr(ReasonUpdatedAtInvalid, ErrUpdatedAt)
 	}

@@ -6,10 +6,7 @@
 package parse
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"strconv"
 	"time"
 
@@ -120,152 +117,168 @@ type Record struct {
 // JSON object (surrounding whitespace allowed), and duplicate_key
 // (ErrDuplicateKey) when a member name appears twice, since the vendor's
 // intent is then ambiguous.
+//
+// It scans raw once with the validating scanner Key uses, decoding only the
+// contract members; the Record does not alias raw. Its results are exactly
+// those of the encoding/json Decoder it replaced, kept in the tests as
+// parseRecordReference (FuzzParseRecordMatchesReference).
 func ParseRecord(raw []byte) (Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	notObject := func() (Record, error) {
-		return Record{}, reasonErr(ReasonRecordNotObject, ErrNotObject)
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return notObject()
-	}
 	var (
-		rec   Record
-		seen  = make(map[string]struct{}, 16)
-		dup   bool
-		value json.RawMessage
+		contract [numFields]rawValue
+		extraArr [linearDupLimit]member
 	)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return notObject()
-		}
-		name, ok := tok.(string)
-		if !ok {
-			return notObject()
-		}
-		value = nil
-		if err := dec.Decode(&value); err != nil {
-			return notObject()
-		}
-		if _, ok := seen[name]; ok {
-			dup = true
-		}
-		seen[name] = struct{}{}
-		rec.set(name, value)
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return notObject()
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return notObject()
+	extra, ok, dup := scanRecord(raw, &contract, extraArr[:0])
+	if !ok {
+		return Record{}, reasonErr(ReasonRecordNotObject, ErrNotObject)
 	}
 	if dup {
 		return Record{}, reasonErr(ReasonDuplicateKey, ErrDuplicateKey)
 	}
+
+	// Every string the record keeps or parses (string members decoded,
+	// number literals as sent, unknown member names) goes into one buffer,
+	// made into one string: one allocation instead of one per member.
+	var (
+		scratch [512]byte
+		buf     = scratch[:0]
+		spans   [fMetadata]span
+	)
+	for f := range fMetadata {
+		v := contract[f].b
+		if v == nil {
+			continue
+		}
+		start := len(buf)
+		switch {
+		case v[0] == '"':
+			buf = contract[f].appendContent(buf)
+			if f == fCurrency {
+				upperASCII(buf[start:])
+			}
+		case (f == fAmount || f == fFee) && isNumberStart(v[0]):
+			buf = append(buf, v...)
+		}
+		spans[f] = span{start, len(buf)}
+	}
+	for i := range extra {
+		start := len(buf)
+		buf = append(buf, extra[i].name...)
+		extra[i].key = span{start, len(buf)}
+	}
+	all := string(buf)
+	str := func(f field) string { return all[spans[f].start:spans[f].end] }
+
+	rec := Record{
+		VendorTxnID: text(contract[fVendorTxnID].b, str(fVendorTxnID)),
+		OrderID:     text(contract[fOrderID].b, str(fOrderID)),
+		SellerID:    text(contract[fSellerID].b, str(fSellerID)),
+		Type:        text(contract[fType].b, str(fType)),
+		Status:      text(contract[fStatus].b, str(fStatus)),
+		Amount:      number(contract[fAmount].b, str(fAmount)),
+		Fee:         number(contract[fFee].b, str(fFee)),
+		Currency:    text(contract[fCurrency].b, str(fCurrency)),
+		CreatedAt:   timestamp(contract[fCreatedAt].b, str(fCreatedAt)),
+		UpdatedAt:   timestamp(contract[fUpdatedAt].b, str(fUpdatedAt)),
+		SettledAt:   timestamp(contract[fSettledAt].b, str(fSettledAt)),
+	}
+
+	// Metadata and unknown members are copied, exactly as sent, into one
+	// buffer the record owns, each capped so that appending to one cannot
+	// overwrite the next.
+	size := len(contract[fMetadata].b)
+	for _, m := range extra {
+		size += len(m.value)
+	}
+	data := make([]byte, 0, size)
+	keep := func(v []byte) json.RawMessage {
+		start := len(data)
+		data = append(data, v...)
+		return data[start:len(data):len(data)]
+	}
+	if v := contract[fMetadata].b; v != nil {
+		rec.Metadata = keep(v)
+	}
+	if len(extra) > 0 {
+		rec.Extra = make(map[string]json.RawMessage, len(extra))
+		for _, m := range extra {
+			rec.Extra[all[m.key.start:m.key.end]] = keep(m.value)
+		}
+	}
 	return rec, nil
 }
 
-// set stores one member. value is a copy owned by the record.
-func (r *Record) set(name string, value json.RawMessage) {
-	switch name {
-	case fieldVendorTxnID:
-		r.VendorTxnID = text(value)
-	case fieldOrderID:
-		r.OrderID = text(value)
-	case fieldSellerID:
-		r.SellerID = text(value)
-	case fieldType:
-		r.Type = text(value)
-	case fieldStatus:
-		r.Status = text(value)
-	case fieldCurrency:
-		r.Currency = text(value)
-		r.Currency.Value = upperASCII(r.Currency.Value)
-	case fieldAmount:
-		r.Amount = number(value)
-	case fieldFee:
-		r.Fee = number(value)
-	case fieldCreatedAt:
-		r.CreatedAt = timestamp(value)
-	case fieldUpdatedAt:
-		r.UpdatedAt = timestamp(value)
-	case fieldSettledAt:
-		r.SettledAt = timestamp(value)
-	case fieldMetadata:
-		r.Metadata = value
-	default:
-		if r.Extra == nil {
-			r.Extra = make(map[string]json.RawMessage)
-		}
-		r.Extra[name] = value
-	}
-}
+// span is a range [start, end) of a buffer.
+type span struct{ start, end int }
 
-func isNull(v json.RawMessage) bool { return string(v) == "null" }
+func isNumberStart(c byte) bool { return c == '-' || isDigit(c) }
 
-func text(v json.RawMessage) Text {
-	if isNull(v) {
+// text is a string member from its raw value v (nil when absent) and, when
+// v is a string, its decoded value s.
+func text(v []byte, s string) Text {
+	switch {
+	case v == nil:
+		return Text{}
+	case v[0] == 'n': // a scanned value starting with n is null
 		return Text{State: Null}
-	}
-	s, ok := decodeString(v)
-	if !ok {
+	case v[0] == '"':
+		return Text{State: Present, Value: s}
+	default:
 		return Text{State: Invalid}
 	}
-	return Text{State: Present, Value: s}
 }
 
-func number(v json.RawMessage) Number {
-	if isNull(v) {
+// number is a money member from its raw value v (nil when absent) and, when
+// v is a string or a number, its decoded value or literal s.
+func number(v []byte, s string) Number {
+	switch {
+	case v == nil:
+		return Number{}
+	case v[0] == 'n':
 		return Number{State: Null}
-	}
-	if s, ok := decodeString(v); ok {
+	case v[0] == '"':
 		d, err := decimal.Parse(s)
 		if err != nil {
 			return Number{State: Invalid}
 		}
 		return Number{State: Present, Value: d}
-	}
-	if len(v) > 0 && (v[0] == '-' || isDigit(v[0])) {
-		d, err := decimal.FromJSONNumber(json.Number(v))
+	case isNumberStart(v[0]):
+		d, err := decimal.FromJSONNumber(json.Number(s))
 		if err != nil {
 			return Number{State: Invalid, FromJSONNumber: true}
 		}
 		return Number{State: Present, Value: d, FromJSONNumber: true}
+	default:
+		return Number{State: Invalid}
 	}
-	return Number{State: Invalid}
 }
 
-func timestamp(v json.RawMessage) Timestamp {
-	if isNull(v) {
+// timestamp is a time member from its raw value v (nil when absent) and,
+// when v is a string, its decoded value s.
+func timestamp(v []byte, s string) Timestamp {
+	switch {
+	case v == nil:
+		return Timestamp{}
+	case v[0] == 'n':
 		return Timestamp{State: Null}
-	}
-	s, ok := decodeString(v)
-	if !ok {
+	case v[0] == '"':
+		t, ok := parseTimestamp(s)
+		if !ok {
+			return Timestamp{State: Invalid}
+		}
+		return Timestamp{State: Present, Value: t}
+	default:
 		return Timestamp{State: Invalid}
 	}
-	t, ok := parseTimestamp(s)
-	if !ok {
-		return Timestamp{State: Invalid}
-	}
-	return Timestamp{State: Present, Value: t}
 }
 
-// upperASCII upper-cases ASCII letters only, so no Unicode case mapping can
-// turn an unknown code into a known one.
-func upperASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'a' <= b[j] && b[j] <= 'z' {
-					b[j] -= 'a' - 'A'
-				}
-			}
-			return string(b)
+// upperASCII upper-cases ASCII letters only, in place, so no Unicode case
+// mapping can turn an unknown code into a known one.
+func upperASCII(b []byte) {
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
 		}
 	}
-	return s
 }
 
 // Raw is one vendor record as it sits in the raw zone: its exact bytes, the
