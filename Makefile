@@ -58,5 +58,8 @@ worker:
 
 check: fmt-check vet test worker tidy-check
 
+# Deployment: Flex Template, Terraform, scheduler (launcher/deploy/README.md).
+include launcher/deploy/deploy.mk
+
 clean:
 	rm -rf bin $(DATA_DIR) .cache/emulators

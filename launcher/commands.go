@@ -41,23 +41,23 @@ func addSim(fs *flag.FlagSet, s *simFlags) {
 }
 
 func cmdRun(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("settle run", flag.ContinueOnError)
-	var c commonFlags
-	var s simFlags
-	var from, to time.Time
-	addCommon(fs, &c)
-	addSim(fs, &s)
-	fs.Var(timeFlag{&from}, "from", "first window start, RFC 3339 (default: the watermark minus --lookback)")
-	fs.Var(timeFlag{&to}, "to", "end of the last window, RFC 3339 (default: now minus the vendor's 10 min visibility lag)")
+	fs, r := newRunFlagSet()
 	if err := parse(fs, args); err != nil {
 		return fail("run", err)
 	}
+	c, s, from, to := &r.common, r.sim, r.from, r.to
 	cfg, err := c.config()
 	if err != nil {
 		return fail("run", err)
 	}
 	cfg.From, cfg.To = from, to
 	log := c.logger()
+	if done, err := useDataflow(ctx, r.dataflow, c.project, &cfg); err != nil || done {
+		if err != nil {
+			return fail("run", err)
+		}
+		return exitOK
+	}
 	if s.on {
 		if from.IsZero() || to.IsZero() {
 			return fail("run", fmt.Errorf("--simulate needs --from and --to (the simulated data's span): %w", errUsage))
@@ -127,6 +127,8 @@ func writeTruth(sim *vendorsim.Sim, p string) error {
 func cmdReplay(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("settle replay", flag.ContinueOnError)
 	var c commonFlags
+	var d dataflowFlags
+	addDataflow(fs, &d)
 	var from, to time.Time
 	addCommon(fs, &c)
 	fs.Var(timeFlag{&from}, "from", "replay windows that start at or after this time, RFC 3339 (required)")
@@ -141,6 +143,12 @@ func cmdReplay(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("replay", err)
 	}
+	if done, err := useDataflow(ctx, d, c.project, &cfg); err != nil || done {
+		if err != nil {
+			return fail("replay", err)
+		}
+		return exitOK
+	}
 	stopProfile, err := c.profile()
 	if err != nil {
 		return fail("replay", err)
@@ -153,6 +161,8 @@ func cmdReplay(ctx context.Context, args []string) int {
 func cmdRedrive(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("settle redrive", flag.ContinueOnError)
 	var c commonFlags
+	var d dataflowFlags
+	addDataflow(fs, &d)
 	addCommon(fs, &c)
 	if err := parse(fs, args); err != nil {
 		return fail("redrive", err)
@@ -160,6 +170,12 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	cfg, err := c.config()
 	if err != nil {
 		return fail("redrive", err)
+	}
+	if done, err := useDataflow(ctx, d, c.project, &cfg); err != nil || done {
+		if err != nil {
+			return fail("redrive", err)
+		}
+		return exitOK
 	}
 	if cfg.VendorURL == "" {
 		return fail("redrive", fmt.Errorf("--vendor-url is required: %w", errUsage))

@@ -271,6 +271,10 @@ func (d dataflowFlags) apply(project, source string) error {
 func (d dataflowFlags) configure(cfg *pipeline.Config) {
 	cfg.Runner = "dataflow"
 	cfg.TokenSecret = d.TokenSecret
+	cfg.Workers = d.MaxWorkers
+	// The process jobs share the fixed job name, which Dataflow keeps
+	// unique among running jobs: one at a time.
+	cfg.ProcessParallelism = 1
 }
 
 // useDataflow prepares a pipeline command for --runner=dataflow: it
@@ -694,29 +698,8 @@ func dryRunPipelines(cfg pipeline.Config, s dataflowSettings, now time.Time) map
 		tasks = append(tasks, vendorapi.NewTask(cfg.Source, vendorapi.Window{Start: w[0], End: w[1]}, epoch))
 		objects = append(objects, fmt.Sprintf("pages/%s/date=%s/window=dry-run-%d/page-00001-0000000000000000.json.gz", cfg.Source, w[0].Format(time.DateOnly), i))
 	}
-	ingest, is := beam.NewPipelineWithRoot()
-	vendorapi.ReadPages(is, vendorapi.ReadConfig{
-		VendorURL:      cfg.VendorURL,
-		TokenEnv:       cfg.TokenEnv,
-		RawZone:        cfg.RawZone,
-		CursorStore:    cfg.CursorStore,
-		PageSize:       cfg.PageSize,
-		Rate:           cfg.Rate,
-		Burst:          cfg.Burst,
-		Concurrency:    cfg.Concurrency,
-		RetryBudget:    cfg.RetryBudget,
-		MaxAttempts:    cfg.MaxAttempts,
-		RequestTimeout: 30 * time.Second,
-	}, beam.Reshuffle(is, beam.CreateList(is, tasks)))
-
-	process, ps := beam.NewPipelineWithRoot()
-	pipeline.Process(ps, pipeline.ProcessConfig{
-		RunID:         "dry-run",
-		RawZone:       cfg.RawZone,
-		StagingDir:    strings.TrimSuffix(cfg.Staging, "/") + "/dry-run/chunk-0000",
-		Rules:         cfg.Rules(),
-		QuarantinedAt: now.UnixNano(),
-	}, objects)
+	ingest := pipeline.IngestPipeline(cfg, tasks)
+	process := pipeline.ProcessPipeline(cfg, "dry-run", strings.TrimSuffix(cfg.Staging, "/")+"/dry-run/chunk-0000", now, objects)
 
 	driver, ds := beam.NewPipelineWithRoot()
 	beam.ParDo0(ds.Scope("settle.Drive"), &driveRunFn{Config: cfg, Dataflow: s}, beam.Impulse(ds))

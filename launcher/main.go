@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -40,6 +41,7 @@ Usage:
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
   settle vendorsim   [flags]   serve the vendor simulator
+  settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
 Run 'settle <command> -h' for its flags. The vendor token is read from the
 environment variable VENDOR_API_TOKEN and never printed.
@@ -49,10 +51,16 @@ Exit status: 0 promoted, 2 needs attention (dead letters or held batch),
 `
 
 func main() {
-	// beam.Init must run first: on a Dataflow worker it takes over here.
+	// On a Dataflow worker the binary is started with Beam's --worker
+	// flags: parse them, and beam.Init runs the harness (it exits itself).
+	if workerMode(os.Args[1:]) {
+		flag.Parse()
+		beam.Init()
+		os.Exit(exitFailure)
+	}
 	beam.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:])
+	code := run(ctx, commandFromEnv(os.Args[1:], os.Getenv))
 	stop()
 	os.Exit(code)
 }
@@ -64,6 +72,7 @@ func run(ctx context.Context, args []string) int {
 	}
 	cmds := map[string]func(context.Context, []string) int{
 		"run":         cmdRun,
+		"launch":      cmdLaunch,
 		"replay":      cmdReplay,
 		"redrive":     cmdRedrive,
 		"deadletters": cmdDeadLetters,

@@ -68,10 +68,13 @@ type Config struct {
 	Lookback      time.Duration `json:"lookback"`
 	VisibilityLag time.Duration `json:"visibility_lag"`
 
-	PageSize    int           `json:"page_size"`
-	Rate        float64       `json:"rate"` // requests per second for the whole job
-	Burst       int           `json:"burst"`
-	Concurrency int           `json:"concurrency"` // window chains fetched at once per process
+	PageSize    int     `json:"page_size"`
+	Rate        float64 `json:"rate"` // requests per second for the whole job
+	Burst       int     `json:"burst"`
+	Concurrency int     `json:"concurrency"` // window chains fetched at once per process
+	// Workers is how many worker processes can fetch at once (Dataflow's
+	// max workers; 1 on prism): the rate is divided over them.
+	Workers     int           `json:"workers"`
 	RetryBudget time.Duration `json:"retry_budget"`
 	MaxAttempts int           `json:"max_attempts"`
 	LeaseTTL    time.Duration `json:"lease_ttl"`
@@ -108,6 +111,7 @@ func DefaultConfig(dataDir string) Config {
 		Rate:               DefaultRate,
 		Burst:              DefaultBurst,
 		Concurrency:        DefaultConcurrency,
+		Workers:            1,
 		RetryBudget:        DefaultRetryBudget,
 		MaxAttempts:        DefaultMaxAttempts,
 		LeaseTTL:           DefaultLeaseTTL,
@@ -165,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.Burst < 1 {
 		bad("burst %d: want at least 1", c.Burst)
+	}
+	if c.Workers < 1 {
+		bad("workers %d: want at least 1", c.Workers)
 	}
 	if c.Concurrency < 1 {
 		bad("concurrency %d: want at least 1", c.Concurrency)

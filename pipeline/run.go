@@ -379,6 +379,44 @@ func finish(ctx context.Context, cfg Config, opts Options, b *backends, sum Summ
 	return record(ctx, b, opts, sum, started)
 }
 
+// IngestPipeline builds the ingest job: one element per window task,
+// reshuffled so the runner can spread windows, into vendorapi.ReadPages.
+// Each process gets its share of the vendor's per-token rate limit (see
+// WorkerRate).
+func IngestPipeline(cfg Config, tasks []vendorapi.Task) *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	rate, burst := WorkerRate(cfg.Rate, cfg.Burst, cfg.Workers, len(tasks))
+	vendorapi.ReadPages(s, vendorapi.ReadConfig{
+		VendorURL:      cfg.VendorURL,
+		TokenEnv:       cfg.TokenEnv,
+		TokenSecret:    cfg.TokenSecret,
+		RawZone:        cfg.RawZone,
+		CursorStore:    cfg.CursorStore,
+		PageSize:       cfg.PageSize,
+		Rate:           rate,
+		Burst:          burst,
+		Concurrency:    cfg.Concurrency,
+		RetryBudget:    cfg.RetryBudget,
+		MaxAttempts:    cfg.MaxAttempts,
+		RequestTimeout: 30 * time.Second,
+	}, beam.Reshuffle(s, beam.CreateList(s, tasks)))
+	return p
+}
+
+// ProcessPipeline builds the process job of one chunk of raw objects,
+// writing its load files under dir.
+func ProcessPipeline(cfg Config, runID, dir string, quarantinedAt time.Time, objects []string) *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	Process(s, ProcessConfig{
+		RunID:         runID,
+		RawZone:       cfg.RawZone,
+		StagingDir:    dir,
+		Rules:         cfg.Rules(),
+		QuarantinedAt: quarantinedAt.UnixNano(),
+	}, objects)
+	return p
+}
+
 // chunkObjects groups a sorted object list into chunks of whole windows.
 func chunkObjects(objects []string, windowsPerChunk int) [][]string {
 	var chunks [][]string
@@ -405,21 +443,7 @@ func chunkObjects(objects []string, windowsPerChunk int) [][]string {
 // ingest runs the ingest pipeline over tasks and fills the fetch side of
 // the summary from the cursor store and the dead letters.
 func ingest(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, tasks []vendorapi.Task) error {
-	p, s := beam.NewPipelineWithRoot()
-	col := beam.Reshuffle(s, beam.CreateList(s, tasks))
-	vendorapi.ReadPages(s, vendorapi.ReadConfig{
-		VendorURL:      cfg.VendorURL,
-		TokenEnv:       cfg.TokenEnv,
-		RawZone:        cfg.RawZone,
-		CursorStore:    cfg.CursorStore,
-		PageSize:       cfg.PageSize,
-		Rate:           cfg.Rate,
-		Burst:          cfg.Burst,
-		Concurrency:    cfg.Concurrency,
-		RetryBudget:    cfg.RetryBudget,
-		MaxAttempts:    cfg.MaxAttempts,
-		RequestTimeout: 30 * time.Second,
-	}, col)
+	p := IngestPipeline(cfg, tasks)
 
 	stop := startProgress(ctx, cfg, opts, b.cursors, tasks)
 	t0 := opts.Now()
@@ -534,14 +558,7 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 		g.Go(func() error {
 			opts.Logger.Info("processing raw zone", logKeyRun, sum.RunID, logKeyChunk, fmt.Sprintf("%d/%d", i+1, len(chunks)), logKeyObjects, len(objects))
 			dir := fmt.Sprintf("%s/chunk-%04d", staging, i)
-			p, s := beam.NewPipelineWithRoot()
-			Process(s, ProcessConfig{
-				RunID:         sum.RunID,
-				RawZone:       cfg.RawZone,
-				StagingDir:    dir,
-				Rules:         cfg.Rules(),
-				QuarantinedAt: t0.UnixNano(),
-			}, objects)
+			p := ProcessPipeline(cfg, sum.RunID, dir, t0, objects)
 			res, err := beam.Run(gctx, cfg.Runner, p)
 			if err != nil {
 				return fmt.Errorf("processing chunk %d of %d: %w", i+1, len(chunks), err)

@@ -38,10 +38,13 @@ var (
 
 // ReadConfig is the serialisable configuration of ReadPages. It carries no
 // secret: the token is read in Setup from the environment variable
-// TokenEnv.
+// TokenEnv, or from Secret Manager when TokenSecret names a secret.
 type ReadConfig struct {
-	VendorURL      string        `json:"vendor_url"`
-	TokenEnv       string        `json:"token_env"`
+	VendorURL string `json:"vendor_url"`
+	TokenEnv  string `json:"token_env"`
+	// TokenSecret, when set, names the Secret Manager secret (version)
+	// holding the token; workers read it there instead of TokenEnv.
+	TokenSecret    string        `json:"token_secret"`
 	RawZone        string        `json:"raw_zone"`     // rawzone URI
 	CursorStore    string        `json:"cursor_store"` // cursorstore URI
 	PageSize       int           `json:"page_size"`
@@ -94,6 +97,12 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 	}
 	if fn.client == nil {
 		token := os.Getenv(fn.TokenEnv)
+		if fn.TokenSecret != "" {
+			var err error
+			if token, err = TokenFromSecret(ctx, fn.TokenSecret); err != nil {
+				return fmt.Errorf("reading the vendor token from Secret Manager: %w", err)
+			}
+		}
 		if token == "" {
 			return fmt.Errorf("reading vendor pages: environment variable %s is empty: export the vendor API token there", fn.TokenEnv)
 		}

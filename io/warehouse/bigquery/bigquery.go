@@ -127,12 +127,19 @@ func (w *Warehouse) Client() *bq.Client { return w.client }
 
 func (w *Warehouse) createTables(ctx context.Context) error {
 	ds := w.client.Dataset(w.dataset)
-	err := ds.Create(ctx, &bq.DatasetMetadata{
-		Location:    w.location,
-		Description: "settlement warehouse (github.com/marketplace/settle)",
-	})
-	if err != nil && !isStatus(err, http.StatusConflict) {
-		return fmt.Errorf("creating dataset %s.%s: %w", w.project, w.dataset, err)
+	// Look before creating: a least-privilege account (Terraform creates the
+	// dataset) may edit the dataset but not create datasets in the project.
+	if _, err := ds.Metadata(ctx); err != nil {
+		if !isStatus(err, http.StatusNotFound) {
+			return fmt.Errorf("reading dataset %s.%s: %w", w.project, w.dataset, err)
+		}
+		err := ds.Create(ctx, &bq.DatasetMetadata{
+			Location:    w.location,
+			Description: "settlement warehouse (github.com/marketplace/settle)",
+		})
+		if err != nil && !isStatus(err, http.StatusConflict) {
+			return fmt.Errorf("creating dataset %s.%s: %w", w.project, w.dataset, err)
+		}
 	}
 	for name, md := range tables() {
 		if err := ds.Table(name).Create(ctx, md); err != nil && !isStatus(err, http.StatusConflict) {
