@@ -2,8 +2,9 @@ package rawzone
 
 import (
 	"bytes"
-	"compress/gzip"
+	stdgzip "compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/marketplace/settle/internal/jsonscan"
 )
 
 // ErrInvalidPage is returned by EncodePage, DecodePage and ParsePageName for
@@ -128,18 +136,29 @@ func BodyHash(body []byte) string {
 
 func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
 
+// gzipWriters holds idle BestSpeed gzip writers for EncodePage.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, err := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	if err != nil {
+		panic(err) // BestSpeed is a valid level
+	}
+	return zw
+}}
+
 // EncodePage returns p's object name and its stored form: the JSON of p,
-// gzip'd with an empty header (no name, no time), so the same page encodes
-// to the same bytes. Times are written in UTC. Returns an error wrapping
-// ErrInvalidPage if p's source, window or page is invalid or its body is not
-// valid JSON.
+// gzip'd (github.com/klauspost/compress, BestSpeed) with an empty header
+// (no name, no time), so the same page encodes to the same bytes with the
+// same compressor version. Objects compress/gzip wrote before decode the
+// same way, and PutPage takes either for the same page. Times are written
+// in UTC. Returns an error wrapping ErrInvalidPage if p's source, window or
+// page is invalid or its body is not valid JSON.
 func EncodePage(p PageObject) (name string, data []byte, err error) {
 	p.Body = trimJSONSpace(p.Body)
 	name, err = PageName(p)
 	if err != nil {
 		return "", nil, fmt.Errorf("encoding page: %w", err)
 	}
-	if !json.Valid(p.Body) {
+	if !jsonscan.Valid(p.Body) {
 		return "", nil, fmt.Errorf("encoding page %s: body is not valid JSON: %w", name, ErrInvalidPage)
 	}
 	body := p.Body
@@ -157,10 +176,16 @@ func EncodePage(p PageObject) (name string, data []byte, err error) {
 		return "", nil, fmt.Errorf("encoding page %s: body is not the last field", name)
 	}
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return "", nil, fmt.Errorf("encoding page %s: %w", name, err)
-	}
+	buf.Grow(len(body)/3 + 512)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer func() {
+		zw.Reset(nil) // drop buf
+		gzipWriters.Put(zw)
+	}()
+	zw.Reset(&buf)
+	// An empty header, as compress/gzip writes it: the zero ModTime would
+	// otherwise be written as a date in year 1 modulo 2^32.
+	zw.ModTime = time.Unix(0, 0)
 	for _, part := range [][]byte{head[:len(head)-len("null}")], body, []byte("}")} {
 		if _, err := zw.Write(part); err != nil {
 			return "", nil, fmt.Errorf("encoding page %s: %w", name, err)
@@ -175,30 +200,322 @@ func EncodePage(p PageObject) (name string, data []byte, err error) {
 // DecodePage parses a stored page object, gzip'd (as EncodePage writes it)
 // or plain JSON. Returns an error wrapping ErrInvalidPage if the data is
 // corrupt, larger than 64 MiB decompressed, or has no body.
+//
+// It accepts and refuses exactly what json.Unmarshal into a PageObject
+// (after compress/gzip) would, and returns the same values, in one
+// validating pass: Body is a slice of the decompressed object (of a copy of
+// data when data is plain JSON).
 func DecodePage(data []byte) (PageObject, error) {
 	raw := data
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return PageObject{}, fmt.Errorf("decoding page: %w: %w", ErrInvalidPage, err)
-		}
-		zr.Multistream(false)
-		raw, err = io.ReadAll(io.LimitReader(zr, int64(maxPageObject)+1))
-		if err != nil {
-			return PageObject{}, fmt.Errorf("decoding page: %w: %w", ErrInvalidPage, err)
-		}
-		if len(raw) > maxPageObject {
-			return PageObject{}, fmt.Errorf("decoding page: larger than %d bytes: %w", maxPageObject, ErrInvalidPage)
+	gzipped := len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b
+	if gzipped {
+		var err error
+		if raw, err = gunzip(data); err != nil {
+			return PageObject{}, err
 		}
 	}
-	var p PageObject
-	if err := json.Unmarshal(raw, &p); err != nil {
+	p, err := decodePageJSON(raw)
+	if err != nil {
 		return PageObject{}, fmt.Errorf("decoding page: %w: %w", ErrInvalidPage, err)
 	}
 	if len(p.Body) == 0 || string(p.Body) == "null" {
 		return PageObject{}, fmt.Errorf("decoding page: no body: %w", ErrInvalidPage)
 	}
+	if !gzipped {
+		p.Body = bytes.Clone(p.Body) // not the caller's bytes
+	}
 	return p, nil
+}
+
+// gunzip decompresses the first gzip member of data, with at most
+// maxPageObject bytes of output.
+func gunzip(data []byte) ([]byte, error) {
+	var zr io.Reader
+	if len(data) >= 4 && data[3]>>5 != 0 {
+		// Reserved header flags: klauspost's reader refuses them where
+		// compress/gzip ignores them. No writer sets them; keep the old
+		// behaviour for such an object anyway.
+		r, err := stdgzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("decoding page: %w: %w", ErrInvalidPage, err)
+		}
+		r.Multistream(false)
+		zr = r
+	} else {
+		r := gzipReaders.Get().(*gzip.Reader)
+		defer gzipReaders.Put(r)
+		if err := r.Reset(bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("decoding page: %w: %w", ErrInvalidPage, err)
+		}
+		r.Multistream(false)
+		zr = r
+	}
+	limit := maxPageObject + 1
+	// The trailer's ISIZE is the size modulo 2^32 when data is one member:
+	// a hint, bounded by the limit and by deflate's best ratio (1032:1).
+	size := 0
+	if len(data) >= 4 {
+		size = int(binary.LittleEndian.Uint32(data[len(data)-4:]))
+	}
+	size = min(size, limit, len(data)*1032) + 1
+	buf := make([]byte, 0, max(size, 512))
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(cap(buf), limit-len(buf)+1))
+		}
+		n, err := zr.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if len(buf) >= limit {
+			return nil, fmt.Errorf("decoding page: larger than %d bytes: %w", maxPageObject, ErrInvalidPage)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decoding page: %w: %w", ErrInvalidPage, err)
+		}
+	}
+	return buf, nil
+}
+
+// gzipReaders holds idle gzip readers for DecodePage.
+var gzipReaders = sync.Pool{New: func() any { return new(gzip.Reader) }}
+
+// Fields of PageObject by JSON name, in declaration order.
+const (
+	fieldSource = iota
+	fieldWindowStart
+	fieldWindowEnd
+	fieldPage
+	fieldChain
+	fieldRequestCursor
+	fieldLimit
+	fieldNextCursor
+	fieldHasMore
+	fieldRequestID
+	fieldStatus
+	fieldAttempts
+	fieldFetchedAt
+	fieldRecords
+	fieldBody
+	fieldNone = -1
+)
+
+var fieldNames = [...]string{
+	"source", "window_start", "window_end", "page", "chain", "request_cursor", "limit", "next_cursor",
+	"has_more", "request_id", "status", "attempts", "fetched_at", "records", "body",
+}
+
+// foldedFieldNames are fieldNames folded as encoding/json folds them.
+var foldedFieldNames = func() (out [len(fieldNames)]string) {
+	for i, n := range fieldNames {
+		out[i] = string(foldName([]byte(n)))
+	}
+	return out
+}()
+
+// fieldOf returns the field encoding/json stores a member of this decoded
+// key in: the field of exactly that name, else one whose name matches
+// under encoding/json's case folding, else fieldNone.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "source":
+		return fieldSource
+	case "window_start":
+		return fieldWindowStart
+	case "window_end":
+		return fieldWindowEnd
+	case "page":
+		return fieldPage
+	case "chain":
+		return fieldChain
+	case "request_cursor":
+		return fieldRequestCursor
+	case "limit":
+		return fieldLimit
+	case "next_cursor":
+		return fieldNextCursor
+	case "has_more":
+		return fieldHasMore
+	case "request_id":
+		return fieldRequestID
+	case "status":
+		return fieldStatus
+	case "attempts":
+		return fieldAttempts
+	case "fetched_at":
+		return fieldFetchedAt
+	case "records":
+		return fieldRecords
+	case "body":
+		return fieldBody
+	}
+	folded := string(foldName(key))
+	for i, n := range foldedFieldNames {
+		if n == folded {
+			return i
+		}
+	}
+	return fieldNone
+}
+
+// foldName is encoding/json's: ASCII upper-cased, other runes mapped to
+// the smallest rune of their simple case-folding orbit.
+func foldName(in []byte) []byte {
+	out := make([]byte, 0, len(in))
+	for i := 0; i < len(in); {
+		if c := in[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(in[i:])
+		for {
+			r2 := unicode.SimpleFold(r)
+			if r2 <= r {
+				r = r2
+				break
+			}
+			r = r2
+		}
+		out = utf8.AppendRune(out, r)
+		i += n
+	}
+	return out
+}
+
+// errWrongType is a member whose JSON type does not fit its field.
+var errWrongType = errors.New("wrong JSON type")
+
+// decodePageJSON decodes raw as json.Unmarshal into a PageObject does, but
+// validates it once and keeps the body as a slice of raw.
+func decodePageJSON(raw []byte) (PageObject, error) {
+	var p PageObject
+	var sc jsonscan.Scanner
+	sc.Reset(raw)
+	switch kind := sc.Peek(); kind {
+	case jsonscan.Object:
+	case jsonscan.Null:
+		// encoding/json leaves the page zero for a null.
+		if _, err := sc.Skip(); err != nil {
+			return PageObject{}, err
+		}
+		return PageObject{}, sc.Finish()
+	default:
+		if _, err := sc.Skip(); err != nil {
+			return PageObject{}, err
+		}
+		if err := sc.Finish(); err != nil {
+			return PageObject{}, err
+		}
+		return PageObject{}, fmt.Errorf("page object is a JSON %s: %w", kind, errWrongType)
+	}
+	if err := sc.BeginObject(); err != nil {
+		return PageObject{}, err
+	}
+	for {
+		key, ok, err := sc.NextMember()
+		if err != nil {
+			return PageObject{}, err
+		}
+		if !ok {
+			break
+		}
+		v, err := sc.Skip()
+		if err != nil {
+			return PageObject{}, err
+		}
+		name, _ := jsonscan.Unquote(key)
+		f := fieldOf(name)
+		if f == fieldNone {
+			continue
+		}
+		if err := setField(&p, f, v); err != nil {
+			return PageObject{}, fmt.Errorf("field %q: %w", name, err)
+		}
+	}
+	if err := sc.Finish(); err != nil {
+		return PageObject{}, err
+	}
+	return p, nil
+}
+
+// setField stores the raw value v of field f in p as json.Unmarshal would:
+// null leaves strings, numbers, booleans and times unchanged; times go
+// through time.Time's UnmarshalJSON; the body is taken verbatim.
+func setField(p *PageObject, f int, v []byte) error {
+	switch f {
+	case fieldBody:
+		p.Body = v
+		return nil
+	case fieldWindowStart:
+		return p.WindowStart.UnmarshalJSON(v)
+	case fieldWindowEnd:
+		return p.WindowEnd.UnmarshalJSON(v)
+	case fieldFetchedAt:
+		return p.FetchedAt.UnmarshalJSON(v)
+	}
+	if v[0] == 'n' { // null
+		return nil
+	}
+	switch f {
+	case fieldSource, fieldRequestCursor, fieldNextCursor, fieldRequestID:
+		if v[0] != '"' {
+			return errWrongType
+		}
+		s, _ := jsonscan.Unquote(v)
+		str := string(s)
+		switch f {
+		case fieldSource:
+			p.Source = str
+		case fieldRequestCursor:
+			p.RequestCursor = str
+		case fieldNextCursor:
+			p.NextCursor = str
+		default:
+			p.RequestID = str
+		}
+	case fieldHasMore:
+		switch string(v) {
+		case "true":
+			p.HasMore = true
+		case "false":
+			p.HasMore = false
+		default:
+			return errWrongType
+		}
+	default: // the integers
+		if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+			return errWrongType
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return errWrongType
+		}
+		if f == fieldPage {
+			p.Page = n
+			return nil
+		}
+		if int64(int(n)) != n {
+			return errWrongType
+		}
+		switch f {
+		case fieldChain:
+			p.Chain = int(n)
+		case fieldLimit:
+			p.Limit = int(n)
+		case fieldStatus:
+			p.Status = int(n)
+		case fieldAttempts:
+			p.Attempts = int(n)
+		default:
+			p.Records = int(n)
+		}
+	}
+	return nil
 }
 
 var pageFileRE = regexp.MustCompile(`^page-([0-9]{5,19})-([0-9a-f]{16})\.json\.gz$`)
@@ -335,8 +652,10 @@ func cmpInt(a, b int64) int {
 // written (existed is true) even if its fetch metadata differ: a page
 // re-fetched after a crash between PutOnce and the cursor commit has a new
 // request id, attempt count and fetch time but is the same page, and the
-// stored one stays. Any other difference returns the store's error wrapping
-// ErrContentMismatch.
+// stored one stays. Content is compared decoded, so an object gzip'd by
+// another compressor (compress/gzip, before EncodePage used klauspost's)
+// is the same page too. Any other difference returns the store's error
+// wrapping ErrContentMismatch.
 func PutPage(ctx context.Context, s Store, p PageObject) (name string, existed bool, err error) {
 	name, data, err := EncodePage(p)
 	if err != nil {
