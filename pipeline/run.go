@@ -196,29 +196,17 @@ func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.
 // verdict; Summary.Outcome says which.
 func Run(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 	opts = opts.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return Summary{}, err
-	}
-	b, err := openBackends(ctx, cfg)
-	if err != nil {
-		return Summary{}, err
-	}
-	defer b.close()
-	started := opts.Now()
-	from, to, err := Range(ctx, cfg, b.cursors, started)
-	if err != nil {
-		return Summary{}, err
-	}
-	sum := Summary{RunID: newRunID(started), Kind: KindRun, From: from, To: to}
-	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	b, sum, started, end, err := begin(ctx, cfg, opts, KindRun, func(b *backends, now time.Time) (time.Time, time.Time, error) {
+		return Range(ctx, cfg, b.cursors, now)
+	})
 	if err != nil {
 		return sum, err
 	}
-	defer release()
+	defer end()
 
-	epoch := vendorapi.FormatTime(from) + "_" + vendorapi.FormatTime(to)
+	epoch := vendorapi.FormatTime(sum.From) + "_" + vendorapi.FormatTime(sum.To)
 	var tasks []vendorapi.Task
-	for _, w := range Windows(from, to, cfg.Window) {
+	for _, w := range Windows(sum.From, sum.To, cfg.Window) {
 		tasks = append(tasks, vendorapi.NewTask(cfg.Source, vendorapi.Window{Start: w[0], End: w[1]}, epoch))
 	}
 	return finish(ctx, cfg, opts, b, sum, tasks, true, started)
@@ -228,21 +216,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 // processes those windows and promotes them.
 func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 	opts = opts.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return Summary{}, err
-	}
-	b, err := openBackends(ctx, cfg)
-	if err != nil {
-		return Summary{}, err
-	}
-	defer b.close()
-	started := opts.Now()
-	sum := Summary{RunID: newRunID(started), Kind: KindRedrive}
-	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	b, sum, started, end, err := begin(ctx, cfg, opts, KindRedrive, nil)
 	if err != nil {
 		return sum, err
 	}
-	defer release()
+	defer end()
 
 	parked, err := ParkedWindows(ctx, cfg, b.cursors)
 	if err != nil {
@@ -276,24 +254,16 @@ func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 // is already right changes nothing.
 func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
 	opts = opts.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return Summary{}, err
-	}
 	if !from.Before(to) {
 		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
-	b, err := openBackends(ctx, cfg)
-	if err != nil {
-		return Summary{}, err
-	}
-	defer b.close()
-	started := opts.Now()
-	sum := Summary{RunID: newRunID(started), Kind: KindReplay, From: from.UTC(), To: to.UTC()}
-	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	b, sum, started, end, err := begin(ctx, cfg, opts, KindReplay, func(*backends, time.Time) (time.Time, time.Time, error) {
+		return from.UTC(), to.UTC(), nil
+	})
 	if err != nil {
 		return sum, err
 	}
-	defer release()
+	defer end()
 	objects, err := rawzone.ListWindowPages(ctx, b.raw, cfg.Source, from, to)
 	if err != nil {
 		return sum, fmt.Errorf("listing raw zone for replay: %w", err)
@@ -303,6 +273,32 @@ func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (
 		return recordFailure(ctx, b, opts, sum, started, err)
 	}
 	return record(ctx, b, opts, sum, started)
+}
+
+// begin starts a run of kind: it validates cfg, opens the back ends,
+// resolves the range (rng may be nil) and takes the source's lease. end
+// releases the lease and closes the back ends.
+func begin(ctx context.Context, cfg Config, opts Options, kind string, rng func(*backends, time.Time) (time.Time, time.Time, error)) (b *backends, sum Summary, started time.Time, end func(), err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, sum, started, nil, err
+	}
+	if b, err = openBackends(ctx, cfg); err != nil {
+		return nil, sum, started, nil, err
+	}
+	started = opts.Now()
+	sum = Summary{RunID: newRunID(started), Kind: kind}
+	if rng != nil {
+		if sum.From, sum.To, err = rng(b, started); err != nil {
+			b.close()
+			return nil, Summary{}, started, nil, err
+		}
+	}
+	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
+	if err != nil {
+		b.close()
+		return nil, sum, started, nil, err
+	}
+	return b, sum, started, func() { release(); b.close() }, nil
 }
 
 // PromoteHeld promotes a batch that an earlier run held, after an operator
