@@ -43,6 +43,7 @@ type commonFlags struct {
 	quiet       bool
 	leaseTTL    time.Duration
 	cpuProfile  string
+	warehouse   string
 }
 
 func addCommon(fs *flag.FlagSet, c *commonFlags) {
@@ -73,6 +74,7 @@ func addCommon(fs *flag.FlagSet, c *commonFlags) {
 	fs.IntVar(&c.history, "volume-history", d.VolumeHistory, "earlier runs averaged by the volume gate")
 	fs.IntVar(&c.minRuns, "volume-min-runs", d.VolumeMinRuns, "earlier runs needed before the volume gate can hold (warm-up)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&c.warehouse, "warehouse", "", "warehouse URI overriding the backend's (e.g. duckdb:///data/warehouse.duckdb?memory_limit=2GB)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (performance work)")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", d.LeaseTTL, "run lease time to live; a crashed run blocks the next one at most this long")
 }
@@ -92,6 +94,9 @@ func (c *commonFlags) config() (pipeline.Config, error) {
 		cfg.Warehouse = "bigquery://" + c.project + "/" + c.dataset
 	default:
 		return cfg, fmt.Errorf("--backend %q: want local or gcp: %w", c.backend, errUsage)
+	}
+	if c.warehouse != "" {
+		cfg.Warehouse = c.warehouse
 	}
 	cfg.Runner = c.runner
 	cfg.VendorURL = c.vendorURL

@@ -511,6 +511,7 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	if err != nil {
 		return fmt.Errorf("staging %d load files: %w", len(files), err)
 	}
+	opts.Logger.Info("staged", logKeyRun, sum.RunID, "validated", st.Validated, "quarantined", st.Quarantined, logKeyTook, opts.Now().Sub(t0))
 	sum.Validated, sum.Quarantined = st.Validated, st.Quarantined
 	if sum.QuarantinedBy, err = quarantineReasons(ctx, files); err != nil {
 		return err
@@ -529,7 +530,9 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 			return nil
 		}
 	}
+	tp := opts.Now()
 	n, err := b.wh.Promote(ctx, sum.RunID)
+	opts.Logger.Info("promoted", logKeyRun, sum.RunID, "rows_changed", n, logKeyTook, opts.Now().Sub(tp))
 	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
 		return fmt.Errorf("promoting run %s: %w", sum.RunID, err)
 	}

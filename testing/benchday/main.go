@@ -37,7 +37,7 @@ var from = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 func main() {
 	bin := flag.String("bin", "bin/settle", "the settle binary")
 	out := flag.String("out", "bench-out", "work directory (wiped)")
-	records := flag.Int("records", 1_820_000, "distinct settlements (about 1.65 versions each: 1.82 M makes ~3 M records)")
+	records := flag.Int("records", 1_925_000, "distinct settlements (about 1.56 listed records each with the default resends: 1.925 M makes ~3 M records)")
 	meta := flag.Int("metadata-bytes", 1300, "metadata bytes per record (1300 makes ~1.7 KB records)")
 	pacedFor := flag.Duration("paced", 60*time.Second, "length of the paced run (0 skips it)")
 	rate := flag.Float64("rate", 25, "configured and enforced rate of the paced run")
