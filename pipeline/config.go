@@ -28,7 +28,7 @@ const (
 	DefaultLookback      = time.Hour
 	DefaultLeaseTTL      = 15 * time.Minute
 	DefaultTokenEnv      = "VENDOR_API_TOKEN"
-	DefaultChunkWindows  = 3
+	DefaultChunkWindows  = 2 // 2 × ~125k records a chunk at production volume: under 3 GiB with two at once
 	// DefaultProcessParallelism runs two chunk pipelines at once: both
 	// cores of the reference machine, and twice a chunk's memory.
 	DefaultProcessParallelism = 2
