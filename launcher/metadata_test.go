@@ -56,6 +56,7 @@ var notTemplateParameters = map[string]string{
 	"driver-service-account": "the launch environment's serviceAccountEmail is the driver's",
 	"window":                 "the window size is part of every window key: not a per-launch choice",
 	"cpuprofile":             "profiling is for a run on one machine",
+	"warehouse":              "--backend=gcp derives bigquery://<project>/<dataset> from --project and --dataset",
 	"process-parallelism":    "on Dataflow a process job is parallel across its workers, and two at once would share the fixed job name (Dataflow refuses the second)",
 	"simulate":               "the simulator serves on one machine only",
 	"sim-records":            "the simulator serves on one machine only",
