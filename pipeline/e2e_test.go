@@ -374,3 +374,46 @@ func TestVolumeOutOfBandIsHeldUntilPromoted(t *testing.T) {
 		t.Errorf("promoting the same run twice: want an error saying it is not held")
 	}
 }
+
+func TestReplayAfterARuleChangePromotesWhatWasQuarantined(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	e := newE2E(t, 2, 1500, vendorsim.NoFaults())
+	// A gate bug: JPY is missing from the allowed currencies.
+	buggy := e.cfg
+	buggy.AllowedCurrencies = []string{"USD", "EUR", "GBP", "CAD", "AUD"}
+	if _, err := pipeline.Run(t.Context(), buggy, quietOptions()); err != nil {
+		t.Fatal(err)
+	}
+	w := readWarehouse(t, e.cfg)
+	jpy := 0
+	for _, reason := range w.Quarantined {
+		if reason == "currency_unknown" {
+			jpy++
+		}
+	}
+	if jpy == 0 {
+		t.Fatal("no JPY record was quarantined by the buggy rules: the test proves nothing")
+	}
+	requests := e.sim.Stats().Requests
+	// The fix ships; replay the raw zone with it.
+	if _, err := pipeline.Replay(t.Context(), e.cfg, quietOptions(), simFrom, simFrom.Add(2*time.Hour)); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	if got := e.sim.Stats().Requests - requests; got != 0 {
+		t.Errorf("replay sent %d requests to the vendor, want 0", got)
+	}
+	after := readWarehouse(t, e.cfg)
+	// Every record is now where the truth says; the quarantine rows of the
+	// buggy run stay as history of what was held back.
+	truth := e.sim.Truth()
+	for _, tr := range truth {
+		if _, ok := after.Settlements[tr.VendorTxnID]; tr.Valid && !ok {
+			t.Errorf("%s (valid) is still missing after the replay", tr.VendorTxnID)
+		}
+	}
+	if len(after.Settlements) != len(w.Settlements)+jpy {
+		t.Errorf("settlements grew from %d to %d rows, want +%d JPY rows", len(w.Settlements), len(after.Settlements), jpy)
+	}
+}
