@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -107,6 +108,7 @@ type keysFn struct {
 }
 
 func (fn *keysFn) Setup(ctx context.Context) error {
+	signalStart(fn.Config.StagingDir)
 	if fn.raw != nil {
 		return nil
 	}
@@ -143,6 +145,31 @@ func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(str
 	}
 	return nil
 }
+
+// jobStarts holds, per process, a channel for each process job being
+// submitted, keyed by its staging directory; the job's first keysFn.Setup
+// closes it. It is the one piece of process-wide state here, like the
+// vendor client's limiter: it only exists so that the launcher can wait
+// for a prism job to be executing before it submits the next (see
+// processChunks). On a remote runner nobody waits on it.
+var jobStarts sync.Map // string -> chan struct{}
+
+// awaitStart registers key and returns the channel its job's start closes.
+func awaitStart(key string) <-chan struct{} {
+	ch := make(chan struct{})
+	jobStarts.Store(key, ch)
+	return ch
+}
+
+// signalStart closes key's channel, once.
+func signalStart(key string) {
+	if ch, ok := jobStarts.LoadAndDelete(key); ok {
+		close(ch.(chan struct{}))
+	}
+}
+
+// forgetStart drops key's channel if its job never signalled.
+func forgetStart(key string) { jobStarts.Delete(key) }
 
 // badPageError is a raw object whose page cannot be read back as a page: it
 // is data to quarantine, not a reason to fail the run.

@@ -554,9 +554,17 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.ProcessParallelism)
 	for i, objects := range chunks {
+		dir := fmt.Sprintf("%s/chunk-%04d", staging, i)
+		// Prism's job server stages a job's artifacts into a map without a
+		// lock (Beam 2.77, jobservices/artifact.go): two jobs submitted at
+		// once race, and a concurrent map write kills the process. So the
+		// next chunk is submitted only once this one is executing (its
+		// first DoFn is set up) or has ended; execution overlaps freely.
+		started := awaitStart(dir)
+		ended := make(chan struct{})
 		g.Go(func() error {
+			defer close(ended)
 			opts.Logger.Info("processing raw zone", logKeyRun, sum.RunID, logKeyChunk, fmt.Sprintf("%d/%d", i+1, len(chunks)), logKeyObjects, len(objects))
-			dir := fmt.Sprintf("%s/chunk-%04d", staging, i)
 			p := ProcessPipeline(cfg, sum.RunID, dir, t0, objects)
 			res, err := beam.Run(gctx, cfg.Runner, p)
 			if err != nil {
@@ -575,6 +583,12 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 			files = append(files, f...)
 			return nil
 		})
+		select {
+		case <-started:
+		case <-ended:
+		case <-gctx.Done():
+		}
+		forgetStart(dir)
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
