@@ -205,7 +205,7 @@ func putLease(ctx context.Context, s Store, key string, version int64, d leaseDo
 	if err != nil {
 		return 0, fmt.Errorf("encoding lease: %w", err)
 	}
-	return s.Put(ctx, key, version, body)
+	return putCAS(ctx, s, key, version, body)
 }
 
 func newToken() (string, error) {

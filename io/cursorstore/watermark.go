@@ -60,7 +60,7 @@ func SaveWatermark(ctx context.Context, s Store, source string, version int64, t
 	if err != nil {
 		return 0, fmt.Errorf("saving watermark %q: encoding: %w", key, err)
 	}
-	v, err := s.Put(ctx, key, version, body)
+	v, err := putCAS(ctx, s, key, version, body)
 	if err != nil {
 		return 0, fmt.Errorf("saving watermark %q: %w", key, err)
 	}

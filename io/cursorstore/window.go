@@ -101,7 +101,7 @@ func SaveWindow(ctx context.Context, s Store, key string, version int64, next Wi
 	if err != nil {
 		return 0, fmt.Errorf("saving window %q: encoding: %w", key, err)
 	}
-	v, err := s.Put(ctx, key, version, body)
+	v, err := putCAS(ctx, s, key, version, body)
 	if err != nil {
 		return 0, fmt.Errorf("saving window %q: %w", key, err)
 	}
