@@ -18,20 +18,10 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/marketplace/settle/io/cursorstore"
+	"github.com/marketplace/settle/testing/settlebin"
 	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
-
-// buildSettle builds the launcher into a temp dir, once per test binary.
-func buildSettle(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "settle")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building settle: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // countFiles counts regular files under dir (0 when it does not exist).
 func countFiles(dir string) int {
@@ -76,7 +66,7 @@ func TestSIGKILLDuringIngestionThenRerunLosesNothingAndDoublesNothing(t *testing
 	if testing.Short() {
 		t.Skip("builds the binary and kills it")
 	}
-	bin := buildSettle(t)
+	bin := settlebin.Build(t)
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	const token = "sim_crash_token"
 	for _, killAfter := range []int{2, 15, 40} {

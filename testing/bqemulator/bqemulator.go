@@ -21,7 +21,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/marketplace/settle/testing/settlebin"
 )
 
 // requirements pins the emulator and every package it pulls in (pip freeze
@@ -125,30 +126,11 @@ func venvDir() (string, error) {
 	if d := os.Getenv(EnvVenv); d != "" {
 		return d, nil
 	}
-	root, err := moduleRoot()
+	root, err := settlebin.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
 	return filepath.Join(root, ".cache", "bqemulator-venv"), nil
-}
-
-// moduleRoot is the nearest directory above the working directory holding
-// go.mod (go test runs in the package's directory).
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("finding module root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("finding module root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // ensureInstalled creates the venv and installs the pinned requirements

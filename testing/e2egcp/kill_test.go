@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -20,50 +18,9 @@ import (
 
 	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/pipeline"
+	"github.com/marketplace/settle/testing/settlebin"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
-
-// buildSettle builds the launcher into a temporary directory and returns
-// the binary's path.
-func buildSettle(t *testing.T) string {
-	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("finding the go command to build the launcher: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "settle")
-	began := time.Now()
-	cmd := exec.CommandContext(t.Context(), gobin, "build", "-o", bin, "./launcher")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./launcher: %v\n%s", err, out)
-	}
-	t.Logf("built %s in %s", bin, time.Since(began).Round(time.Millisecond))
-	return bin
-}
-
-// moduleRoot is the nearest directory above the working directory that
-// holds go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("finding module root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("finding module root: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // child is a `settle` process in a process group of its own.
 type child struct {
@@ -143,7 +100,7 @@ func (c *child) output() string {
 // third run fetches and changes nothing.
 func TestSIGKILLMidRunThenRerunOnTheEmulatorsLosesNothingAndRefetchesOnlyOpenWindows(t *testing.T) {
 	e := newGCPEnv(t)
-	bin := buildSettle(t)
+	bin := settlebin.Build(t)
 
 	const (
 		hours       = 4
