@@ -349,22 +349,16 @@ func finish(ctx context.Context, cfg Config, opts Options, b *backends, sum Summ
 			return recordFailure(ctx, b, opts, sum, started, err)
 		}
 	}
-	var chunks [][]string
-	for i := 0; i < len(tasks); i += cfg.ChunkWindows {
-		var objects []string
-		for _, t := range tasks[i:min(i+cfg.ChunkWindows, len(tasks))] {
-			w := t.Window()
-			names, err := b.raw.List(ctx, rawzone.WindowPrefix(t.Source, w.Start, w.End))
-			if err != nil {
-				return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("listing raw zone of window %s: %w", w, err))
-			}
-			objects = append(objects, names...)
+	var objects []string
+	for _, t := range tasks {
+		w := t.Window()
+		names, err := b.raw.List(ctx, rawzone.WindowPrefix(t.Source, w.Start, w.End))
+		if err != nil {
+			return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("listing raw zone of window %s: %w", w, err))
 		}
-		if len(objects) > 0 {
-			chunks = append(chunks, objects)
-		}
+		objects = append(objects, names...)
 	}
-	if err := processAndLand(ctx, cfg, opts, b, &sum, chunks, volumeGate); err != nil {
+	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), volumeGate); err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)
 	}
 	if sum.Outcome == warehouse.OutcomePromoted && sum.Kind == KindRun {
@@ -505,7 +499,8 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	}
 	if len(files) == 0 {
 		sum.Outcome, sum.Detail = warehouse.OutcomePromoted, "no records in the raw zone for these windows"
-		return needsAttention(sum)
+		needsAttention(sum)
+		return nil
 	}
 	st, err := b.wh.Stage(ctx, batch)
 	if err != nil {
@@ -541,7 +536,8 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	if n == 0 && sum.PagesLanded == 0 {
 		sum.Detail = "nothing new: the warehouse already held every version in these windows"
 	}
-	return needsAttention(sum)
+	needsAttention(sum)
+	return nil
 }
 
 // processChunks runs one process pipeline per chunk, cfg.ProcessParallelism
@@ -598,12 +594,11 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 }
 
 // needsAttention downgrades a promoted run whose windows are parked.
-func needsAttention(sum *Summary) error {
+func needsAttention(sum *Summary) {
 	if sum.Outcome == warehouse.OutcomePromoted && sum.WindowsParked > 0 {
 		sum.Outcome = warehouse.OutcomeNeedsAttention
 		sum.Detail = strings.TrimPrefix(sum.Detail+fmt.Sprintf("; %d window(s) parked on dead letters: see `settle deadletters`, then `settle redrive`", sum.WindowsParked), "; ")
 	}
-	return nil
 }
 
 // advanceWatermark moves the watermark to the end of the run's leading
