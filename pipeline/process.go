@@ -254,7 +254,7 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 		reason := reasonOf(err)
 		var row warehouse.Settlement
 		if err == nil {
-			row, reason = gate.ToSettlement(rec, fn.Config.Rules, fn.Config.RunID, name)
+			row, reason = gate.ToSettlement(raw, rec, fn.Config.Rules, fn.Config.RunID, name)
 		}
 		if reason == "" {
 			nValid++

@@ -93,7 +93,11 @@ type Summary struct {
 	Validated     int64
 	Quarantined   int64
 	QuarantinedBy map[string]int64 // by reason
-	Promoted      int64            // settlements rows inserted or changed
+	Promoted      int64            // settlements rows inserted, updated or corrected
+	Corrected     int64            // of which: the same version with corrected content (a replay's repairs)
+	Withdrawn     int64            // settlements rows removed: their newest version failed the gate
+	Withheld      int64            // settlements whose newest version failed, newly withheld
+	Stale         int64            // versions older than what the warehouse held: ignored
 	Held          bool
 	HeldDetail    string
 	DeadLetters   []rawzone.DeadLetter // of this run's windows
@@ -326,11 +330,12 @@ func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (S
 	if held.Outcome != warehouse.OutcomeHeld {
 		return Summary{}, fmt.Errorf("promote: run %q is %s, not held: nothing to promote", runID, held.Outcome)
 	}
-	n, err := b.wh.Promote(ctx, runID)
+	ps, err := b.wh.Promote(ctx, runID)
 	if err != nil {
 		return Summary{}, fmt.Errorf("promoting held run %s: %w", runID, err)
 	}
-	held.Promoted = n
+	n := ps.Inserted + ps.Updated + ps.Corrected
+	held.Promoted, held.Corrected, held.Withdrawn = n, ps.Corrected, ps.Withdrawn
 	held.Outcome = warehouse.OutcomePromoted
 	held.Detail = strings.TrimSpace(held.Detail + "; promoted by an operator at " + opts.Now().UTC().Format(time.RFC3339))
 	if err := b.wh.RecordRun(ctx, *held); err != nil {
@@ -526,14 +531,16 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		}
 	}
 	tp := opts.Now()
-	n, err := b.wh.Promote(ctx, sum.RunID)
-	opts.Logger.Info("promoted", logKeyRun, sum.RunID, "rows_changed", n, logKeyTook, opts.Now().Sub(tp))
+	ps, err := b.wh.Promote(ctx, sum.RunID)
+	opts.Logger.Info("promoted", logKeyRun, sum.RunID, "inserted", ps.Inserted, "updated", ps.Updated,
+		"corrected", ps.Corrected, "withdrawn", ps.Withdrawn, "withheld", ps.Withheld, "stale", ps.Stale, logKeyTook, opts.Now().Sub(tp))
 	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
 		return fmt.Errorf("promoting run %s: %w", sum.RunID, err)
 	}
-	sum.Promoted = n
+	sum.Promoted = ps.Inserted + ps.Updated + ps.Corrected
+	sum.Corrected, sum.Withdrawn, sum.Withheld, sum.Stale = ps.Corrected, ps.Withdrawn, ps.Withheld, ps.Stale
 	sum.Outcome = warehouse.OutcomePromoted
-	if n == 0 && sum.PagesLanded == 0 {
+	if ps.Changed() == 0 && sum.PagesLanded == 0 {
 		sum.Detail = "nothing new: the warehouse already held every version in these windows"
 	}
 	needsAttention(sum)
@@ -657,7 +664,8 @@ func toRun(s Summary, started, finished time.Time) warehouse.Run {
 		RunID: s.RunID, Kind: s.Kind, WindowStart: s.From, WindowEnd: s.To,
 		StartedAt: started.UTC(), FinishedAt: finished.UTC(),
 		Fetched: s.RecordsRead, Duplicates: s.Duplicates, Validated: s.Validated,
-		Quarantined: s.Quarantined, Promoted: s.Promoted, DeadLettered: int64(s.WindowsParked),
+		Quarantined: s.Quarantined, Promoted: s.Promoted, Corrected: s.Corrected, Withdrawn: s.Withdrawn,
+		DeadLettered: int64(s.WindowsParked),
 		Outcome: s.Outcome, Detail: s.Detail,
 	}
 }

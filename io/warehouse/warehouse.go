@@ -4,8 +4,34 @@
 // The pipeline never writes rows into the warehouse directly. It writes
 // newline-delimited JSON files of Settlement and Quarantined rows (the shape a
 // BigQuery load job wants), and a Warehouse stages those files and promotes
-// them with one MERGE: newest updated_at wins, an older version never
-// overwrites a newer one, and promoting the same files twice changes nothing.
+// them.
+//
+// # What the warehouse holds: a function of the raw zone
+//
+// Every record the vendor sent is a version of a settlement, identified by
+// (vendor_txn_id, updated_at, version_digest), where version_digest is the
+// hex of the first 16 bytes of the SHA-256 of the record's raw bytes as the
+// vendor listed them (dedup.Digest). Versions are ordered by updated_at,
+// then by version_digest (the greater wins): the one tie rule, the same in
+// the pipeline's dedup, in every back end and in the reference fold of the
+// tests. Copies of one version (resends, page-boundary repeats) are the
+// same version; the stored raw_ref is the smallest raw object name holding
+// it.
+//
+// For each vendor_txn_id the newest version ever promoted is the truth:
+//   - when it passed the gate, settlements holds exactly that version;
+//   - when it failed, settlements holds no row of the id (a row already
+//     there is withdrawn) and settlements_withheld holds the version and
+//     its reason. A still newer valid version promotes the id again.
+//
+// An older version never changes anything. The same version promoted again
+// replaces the stored row when the derived content differs (a replay after
+// a parsing fix corrects history) and changes nothing otherwise. So the
+// settlements and settlements_withheld tables depend only on which versions
+// were promoted, never on how they were cut into runs and chunks, on their
+// order, or on a crash and rerun. settlements_quarantine is the log of
+// verdicts: every record that failed, with its reason, inserted once per
+// key, and for a withdrawal the version it displaced.
 package warehouse
 
 import (
@@ -35,17 +61,26 @@ type Settlement struct {
 	// together with any record fields the contract does not name (under
 	// the key "_extra").
 	Metadata string `json:"metadata"`
-	RunID    string `json:"run_id"`
-	RawRef   string `json:"raw_ref"`
+	// VersionDigest is the record's version digest (see the package doc):
+	// the tiebreak between versions with the same updated_at.
+	VersionDigest string `json:"version_digest"`
+	RunID         string `json:"run_id"`
+	RawRef        string `json:"raw_ref"`
 }
 
 // Quarantined is one row of settlements_quarantine: a record (or a whole
 // page) that did not pass parsing or the row rules, kept with its reason.
 type Quarantined struct {
 	// QuarantineKey makes loading idempotent: vendor_txn_id + "@" +
-	// updated_at when both are known, else raw_ref + "#" + record index.
+	// updated_at + "#" + version digest for a version of a settlement,
+	// else raw_ref + "#" + record index.
 	QuarantineKey string  `json:"quarantine_key"`
 	VendorTxnID   *string `json:"vendor_txn_id"`
+	// UpdatedAt and VersionDigest identify the version when the record
+	// has a usable vendor_txn_id and updated_at; both nil otherwise. Only
+	// a version takes part in newest-wins (it can withhold its settlement).
+	UpdatedAt     *string `json:"updated_at"`
+	VersionDigest *string `json:"version_digest"`
 	Reason        string  `json:"reason"`
 	// Raw is the record (or page) exactly as the vendor sent it, as a JSON
 	// string; when the vendor's bytes are not JSON it is a JSON string of
@@ -54,6 +89,38 @@ type Quarantined struct {
 	RunID         string `json:"run_id"`
 	RawRef        string `json:"raw_ref"`
 	QuarantinedAt string `json:"quarantined_at"`
+	// DisplacedUpdatedAt and DisplacedDigest name the settlements row
+	// this version withdrew, when it did; set by Promote, never in files.
+	DisplacedUpdatedAt *string `json:"displaced_updated_at,omitempty"`
+	DisplacedDigest    *string `json:"displaced_version_digest,omitempty"`
+}
+
+// Withheld is one row of settlements_withheld: a settlement whose newest
+// version failed the gate, so that finance sees none of its versions.
+type Withheld struct {
+	VendorTxnID   string `json:"vendor_txn_id"`
+	UpdatedAt     string `json:"updated_at"`
+	VersionDigest string `json:"version_digest"`
+	Reason        string `json:"reason"`
+	QuarantineKey string `json:"quarantine_key"`
+	RunID         string `json:"run_id"`
+	RawRef        string `json:"raw_ref"`
+}
+
+// PromoteStats counts what one Promote changed.
+type PromoteStats struct {
+	Inserted  int64 // settlements rows added (a new id, or one withheld before)
+	Updated   int64 // settlements rows replaced by a newer version
+	Corrected int64 // settlements rows of the same version whose content differed
+	Withdrawn int64 // settlements rows removed: their newest version failed the gate
+	Withheld  int64 // settlements_withheld rows added or moved to a newer version
+	Stale     int64 // staged versions older than what the warehouse holds: ignored
+}
+
+// Changed is how many settlements rows the promote inserted, replaced or
+// removed.
+func (p PromoteStats) Changed() int64 {
+	return p.Inserted + p.Updated + p.Corrected + p.Withdrawn
 }
 
 // Run outcomes, as stored in the runs table.
@@ -76,7 +143,9 @@ type Run struct {
 	Duplicates   int64     `json:"duplicates"`    // records dropped by dedup
 	Validated    int64     `json:"validated"`     // rows that passed the gate
 	Quarantined  int64     `json:"quarantined"`   // rows quarantined
-	Promoted     int64     `json:"promoted"`      // rows inserted or updated by the merge
+	Promoted     int64     `json:"promoted"`      // settlements rows inserted, updated or corrected
+	Corrected    int64     `json:"corrected"`     // of which: same version, content corrected
+	Withdrawn    int64     `json:"withdrawn"`     // settlements rows removed: newest version invalid
 	DeadLettered int64     `json:"dead_lettered"` // windows parked
 	Outcome      string    `json:"outcome"`       // one of the Outcome constants
 	Detail       string    `json:"detail"`        // human-readable reason for the outcome
@@ -103,13 +172,15 @@ type Warehouse interface {
 	// Stage loads a batch's files into the staging tables under its run id.
 	// Staging the same batch again replaces that run's staged rows.
 	Stage(ctx context.Context, b Batch) (StageStats, error)
-	// Promote merges a run's staged rows into settlements (newest
-	// updated_at wins; ties keep the stored row) and its quarantine rows
-	// into settlements_quarantine (insert if the key is absent). It returns
-	// how many settlements rows were inserted or changed. Promoting twice
-	// changes nothing. Returns ErrNotStaged if the run has no staged rows
-	// and no staged quarantine rows.
-	Promote(ctx context.Context, runID string) (int64, error)
+	// Promote applies a run's staged versions as the package doc says:
+	// per vendor_txn_id the newest version wins (updated_at, then
+	// version_digest); a newest version that failed the gate withdraws the
+	// settlements row and is withheld; the same version again replaces a
+	// row whose content differs. Quarantine rows are inserted if their key
+	// is absent. Promoting twice changes nothing, and a Promote interrupted
+	// part-way is completed by running it again. Returns ErrNotStaged if
+	// the run has no staged rows and no staged quarantine rows.
+	Promote(ctx context.Context, runID string) (PromoteStats, error)
 	// RecordRun upserts the run's ledger row.
 	RecordRun(ctx context.Context, r Run) error
 	// Runs returns the newest n ledger rows, newest first.

@@ -36,8 +36,11 @@ func settlement(id, updatedAt string) warehouse.Settlement {
 		CreatedAt:   t0,
 		UpdatedAt:   updatedAt,
 		Metadata:    `{"channel":"web"}`,
-		RunID:       "run-files",
-		RawRef:      "pages/src/" + id + "-" + updatedAt,
+		// One digest for every version built here: they differ in
+		// updated_at. Tie tests set their own.
+		VersionDigest: "5e775e775e775e775e775e775e775e77",
+		RunID:         "run-files",
+		RawRef:        "pages/src/" + id + "-" + updatedAt,
 	}
 }
 
@@ -118,10 +121,11 @@ func testOlderNeverOverwrites(t *testing.T, h *harness) {
 	older.Amount = "999"
 	wantChanged(t, "older version", h.load(t, "r-old", older), 0)
 
-	// Same updated_at, different content: the stored row is kept.
+	// Same updated_at, smaller digest: a different version that ranks
+	// lower, so the stored row is kept.
 	tie := settled("a", t2, "31")
-	tie.RawRef = "pages/src/zzz"
-	wantChanged(t, "equal updated_at", h.load(t, "r-tie", tie), 0)
+	tie.RawRef, tie.VersionDigest = "pages/src/zzz", "0000"
+	wantChanged(t, "equal updated_at, smaller digest", h.load(t, "r-tie", tie), 0)
 	wantRows(t, h, stored)
 }
 

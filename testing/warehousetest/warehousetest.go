@@ -17,13 +17,15 @@ import (
 )
 
 // Reader is the read access the suite needs besides warehouse.Warehouse.
-// Settlements returns every settlements row ordered by vendor_txn_id and
-// Quarantine every settlements_quarantine row ordered by quarantine_key;
-// money as canonical decimal text (no trailing fraction zeros), timestamps
-// as RFC 3339 in UTC, JSON columns as JSON text.
+// Settlements returns every settlements row ordered by vendor_txn_id,
+// Quarantine every settlements_quarantine row ordered by quarantine_key and
+// Withheld every settlements_withheld row ordered by vendor_txn_id; money
+// as canonical decimal text (no trailing fraction zeros), timestamps as
+// RFC 3339 in UTC, JSON columns as JSON text.
 type Reader interface {
 	Settlements(ctx context.Context) ([]warehouse.Settlement, error)
 	Quarantine(ctx context.Context) ([]warehouse.Quarantined, error)
+	Withheld(ctx context.Context) ([]warehouse.Withheld, error)
 }
 
 // Opener returns a fresh, empty warehouse (which must also implement
@@ -37,6 +39,13 @@ type Option func(*config)
 type config struct {
 	fileRef func(t *testing.T, path string) string
 	skips   map[string]string
+	rounds  int
+}
+
+// WithPropertyRounds sets how many rounds the batching property runs
+// (default 12): a slow emulator may run fewer.
+func WithPropertyRounds(n int) Option {
+	return func(c *config) { c.rounds = n }
 }
 
 // WithFileRef sets how a staging file the suite wrote under stageDir is
@@ -80,6 +89,7 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 	cfg := &config{
 		fileRef: func(_ *testing.T, path string) string { return path },
 		skips:   map[string]string{},
+		rounds:  12,
 	}
 	for _, o := range opts {
 		o(cfg)
@@ -104,6 +114,7 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 		{NameRunsUpsertAndOrder, testRunsUpsertAndOrder},
 		{NameSettlementsKeepProvenance, testSettlementsKeepProvenance},
 	}
+	tests = append(tests, versionTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if reason, ok := cfg.skips[tt.name]; ok {
@@ -184,13 +195,19 @@ func (h *harness) stage(t *testing.T, b warehouse.Batch) warehouse.StageStats {
 	return st
 }
 
+// promote promotes runID and returns how many settlements rows changed.
 func (h *harness) promote(t *testing.T, runID string) int64 {
 	t.Helper()
-	n, err := h.w.Promote(t.Context(), runID)
+	return h.promoteStats(t, runID).Changed()
+}
+
+func (h *harness) promoteStats(t *testing.T, runID string) warehouse.PromoteStats {
+	t.Helper()
+	st, err := h.w.Promote(t.Context(), runID)
 	if err != nil {
 		t.Fatalf("Promote(%s) = %v", runID, err)
 	}
-	return n
+	return st
 }
 
 // load stages the settlements under runID (one file) and promotes them.
@@ -210,6 +227,18 @@ func (h *harness) settlements(t *testing.T) []warehouse.Settlement {
 	}
 	for i := range got {
 		got[i] = normalizeSettlement(t, got[i])
+	}
+	return got
+}
+
+func (h *harness) withheld(t *testing.T) []warehouse.Withheld {
+	t.Helper()
+	got, err := h.r.Withheld(t.Context())
+	if err != nil {
+		t.Fatalf("Withheld() = %v", err)
+	}
+	for i := range got {
+		got[i].UpdatedAt = normalizeTime(t, got[i].UpdatedAt)
 	}
 	return got
 }
@@ -242,6 +271,12 @@ func normalizeQuarantined(t *testing.T, q warehouse.Quarantined) warehouse.Quara
 	t.Helper()
 	q.QuarantinedAt = normalizeTime(t, q.QuarantinedAt)
 	q.Raw = normalizeJSON(t, q.Raw)
+	for _, p := range []**string{&q.UpdatedAt, &q.DisplacedUpdatedAt} {
+		if *p != nil {
+			v := normalizeTime(t, **p)
+			*p = &v
+		}
+	}
 	return q
 }
 

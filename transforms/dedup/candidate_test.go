@@ -21,8 +21,8 @@ func TestNewer(t *testing.T) {
 		{name: "a later updated_at wins whatever the digest", a: with(func(c *dedup.Candidate) { c.UpdatedAt = 101; c.Digest = "00" }), b: base, want: true},
 		{name: "an earlier updated_at loses whatever the digest", a: with(func(c *dedup.Candidate) { c.UpdatedAt = 99; c.Digest = "ff" }), b: base, want: false},
 		{name: "on equal updated_at the larger digest wins", a: with(func(c *dedup.Candidate) { c.Digest = "ab" }), b: base, want: true},
-		{name: "on equal digest the larger ref wins", a: with(func(c *dedup.Candidate) { c.Ref = "r2"; c.Index = 0 }), b: base, want: true},
-		{name: "on equal ref the larger index wins", a: with(func(c *dedup.Candidate) { c.Index = 2 }), b: base, want: true},
+		{name: "of copies of one version the smaller ref wins", a: with(func(c *dedup.Candidate) { c.Ref = "r0"; c.Index = 9 }), b: base, want: true},
+		{name: "of copies in one object the smaller index wins", a: with(func(c *dedup.Candidate) { c.Index = 0 }), b: base, want: true},
 		{name: "a candidate is not newer than itself", a: base, b: base, want: false},
 		{name: "negative times order correctly", a: dedup.Candidate{UpdatedAt: -1}, b: dedup.Candidate{UpdatedAt: -2}, want: true},
 	}

@@ -53,7 +53,7 @@ func TestLatestByKeyOnPrism(t *testing.T) {
 	want := []any{
 		keyed{"st_a", aNew},
 		keyed{"st_b", bTieHigh},
-		keyed{"st_c", cCopy2},
+		keyed{"st_c", cCopy1}, // of identical copies, the one in the first raw object
 		keyed{"st_d", dOnly},
 	}
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/transforms/decimal"
+	"github.com/marketplace/settle/transforms/dedup"
 	"github.com/marketplace/settle/transforms/parse"
 )
 
@@ -202,13 +203,15 @@ func money(n parse.Number, scale int32, absentIsZero bool) (string, string) {
 	return d.String(), ""
 }
 
-// ToSettlement is Check with the row stamped with the run id and the raw
-// object it came from.
-func ToSettlement(rec parse.Record, rules Rules, runID, ref string) (warehouse.Settlement, string) {
+// ToSettlement is Check with the row stamped with the version digest of
+// raw (the record's bytes, which rec was parsed from), the run id and the
+// raw object it came from.
+func ToSettlement(raw []byte, rec parse.Record, rules Rules, runID, ref string) (warehouse.Settlement, string) {
 	row, reason := Check(rec, rules)
 	if reason != "" {
 		return warehouse.Settlement{}, reason
 	}
+	row.VersionDigest = dedup.Digest(raw)
 	row.RunID = runID
 	row.RawRef = ref
 	return row, ""

@@ -247,12 +247,13 @@ func TestCheckReasons(t *testing.T) {
 }
 
 func TestToSettlementStampsRunAndRef(t *testing.T) {
-	got, reason := gate.ToSettlement(parsed(t, raw(t, nil)), gate.DefaultRules(), "run-1", "pages/x/page-00001.json.gz")
+	got, reason := gate.ToSettlement(raw(t, nil), parsed(t, raw(t, nil)), gate.DefaultRules(), "run-1", "pages/x/page-00001.json.gz")
 	if reason != "" {
 		t.Fatalf("ToSettlement reason = %q", reason)
 	}
 	want := baseRow()
 	want.RunID, want.RawRef = "run-1", "pages/x/page-00001.json.gz"
+	want.VersionDigest = digestOf(string(raw(t, nil)))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ToSettlement mismatch (-want +got):\n%s", diff)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/transforms/dedup"
 	"github.com/marketplace/settle/transforms/parse"
 )
 
@@ -13,17 +14,23 @@ import (
 const PageIndex = -1
 
 // QuarantineKey is the idempotency key of a quarantined row (see
-// warehouse.Quarantined): vendor_txn_id + "@" + updated_at (FormatTime)
-// when rec has a usable id and updated_at, else ref + "#" + index, or
-// ref + "#page" when index is PageIndex (or any negative number).
-func QuarantineKey(rec parse.Record, ref string, index int) string {
-	if rec.VendorTxnID.State == parse.Present && rec.VendorTxnID.Value != "" && rec.UpdatedAt.State == parse.Present {
-		return rec.VendorTxnID.Value + "@" + FormatTime(rec.UpdatedAt.Value)
+// warehouse.Quarantined): vendor_txn_id + "@" + updated_at (FormatTime) +
+// "#" + the version digest of raw when rec is a version (a usable id and
+// updated_at), else ref + "#" + index, or ref + "#page" when index is
+// PageIndex (or any negative number).
+func QuarantineKey(raw []byte, rec parse.Record, ref string, index int) string {
+	if isVersion(rec) {
+		return rec.VendorTxnID.Value + "@" + FormatTime(rec.UpdatedAt.Value) + "#" + dedup.Digest(raw)
 	}
 	if index < 0 {
 		return ref + "#page"
 	}
 	return ref + "#" + strconv.Itoa(index)
+}
+
+// isVersion reports whether rec identifies a version of a settlement.
+func isVersion(rec parse.Record) bool {
+	return rec.VendorTxnID.State == parse.Present && rec.VendorTxnID.Value != "" && rec.UpdatedAt.State == parse.Present
 }
 
 // Quarantine builds the quarantine row of a record (or, with index
@@ -32,7 +39,7 @@ func QuarantineKey(rec parse.Record, ref string, index int) string {
 // parsing failed. at is the run's quarantine time, written by FormatTime.
 func Quarantine(raw []byte, rec parse.Record, reason, runID, ref string, index int, at time.Time) warehouse.Quarantined {
 	q := warehouse.Quarantined{
-		QuarantineKey: QuarantineKey(rec, ref, index),
+		QuarantineKey: QuarantineKey(raw, rec, ref, index),
 		Reason:        reason,
 		Raw:           string(raw),
 		RunID:         runID,
@@ -42,6 +49,10 @@ func Quarantine(raw []byte, rec parse.Record, reason, runID, ref string, index i
 	if rec.VendorTxnID.State == parse.Present {
 		id := rec.VendorTxnID.Value
 		q.VendorTxnID = &id
+	}
+	if isVersion(rec) {
+		at, digest := FormatTime(rec.UpdatedAt.Value), dedup.Digest(raw)
+		q.UpdatedAt, q.VersionDigest = &at, &digest
 	}
 	return q
 }

@@ -1,6 +1,8 @@
 package gate_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -10,6 +12,12 @@ import (
 	"github.com/marketplace/settle/transforms/gate"
 	"github.com/marketplace/settle/transforms/parse"
 )
+
+// digestOf is the version digest written out independently of dedup.Digest.
+func digestOf(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:16])
+}
 
 func TestQuarantine(t *testing.T) {
 	at := time.Date(2025, 3, 15, 1, 2, 3, 0, time.UTC)
@@ -27,8 +35,11 @@ func TestQuarantine(t *testing.T) {
 			index:  3,
 			reason: parse.ReasonAmountMissing,
 			want: warehouse.Quarantined{
-				QuarantineKey: "st_1@2025-03-14T10:00:00.000000Z",
+				// The digest: sha256 of the raw bytes, first 16 bytes in hex.
+				QuarantineKey: "st_1@2025-03-14T10:00:00.000000Z#" + digestOf(`{"vendor_txn_id":"st_1","updated_at":"2025-03-14T12:00:00+02:00","amount":null}`),
 				VendorTxnID:   ptr("st_1"),
+				UpdatedAt:     ptr("2025-03-14T10:00:00.000000Z"),
+				VersionDigest: ptr(digestOf(`{"vendor_txn_id":"st_1","updated_at":"2025-03-14T12:00:00+02:00","amount":null}`)),
 				Reason:        parse.ReasonAmountMissing,
 				Raw:           `{"vendor_txn_id":"st_1","updated_at":"2025-03-14T12:00:00+02:00","amount":null}`,
 			},

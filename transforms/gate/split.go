@@ -60,7 +60,7 @@ func (fn *gateFn) ProcessElement(ctx context.Context, raw parse.Raw, valid func(
 	reason := parse.ReasonOf(err)
 	if err == nil {
 		var row warehouse.Settlement
-		row, reason = ToSettlement(rec, fn.Rules, fn.RunID, raw.Ref)
+		row, reason = ToSettlement(raw.Data, rec, fn.Rules, fn.RunID, raw.Ref)
 		if reason == "" {
 			validatedCount.Inc(ctx, 1)
 			valid(row)

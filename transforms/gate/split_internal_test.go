@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -9,6 +11,12 @@ import (
 	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/transforms/parse"
 )
+
+// hexDigest is the version digest written out independently of dedup.Digest.
+func hexDigest(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
+}
 
 func TestGateFnRoutesEachRecordOnce(t *testing.T) {
 	at := time.Date(2025, 3, 15, 0, 0, 0, 0, time.UTC)
@@ -29,14 +37,14 @@ func TestGateFnRoutesEachRecordOnce(t *testing.T) {
 	wantValid := []warehouse.Settlement{{
 		VendorTxnID: "st_1", SellerID: "s", Type: "fee", Status: "pending", Amount: "1.00", Fee: "0.00",
 		Currency: "EUR", CreatedAt: "2025-03-14T00:00:00.000000Z", UpdatedAt: "2025-03-14T00:00:01.000000Z",
-		Metadata: "{}", RunID: "run-1", RawRef: "p1",
+		Metadata: "{}", RunID: "run-1", RawRef: "p1", VersionDigest: hexDigest(in[0].Data),
 	}}
 	if diff := cmp.Diff(wantValid, valid); diff != "" {
 		t.Errorf("valid output mismatch (-want +got):\n%s", diff)
 	}
-	id := "st_2"
+	id, at1, dig := "st_2", "2025-03-14T00:00:01.000000Z", hexDigest(in[1].Data)
 	wantQuarantined := []warehouse.Quarantined{
-		{QuarantineKey: "st_2@2025-03-14T00:00:01.000000Z", VendorTxnID: &id, Reason: parse.ReasonCreatedAtInvalid, Raw: string(in[1].Data), RunID: "run-1", RawRef: "p1", QuarantinedAt: "2025-03-15T00:00:00.000000Z"},
+		{QuarantineKey: "st_2@2025-03-14T00:00:01.000000Z#" + dig, VendorTxnID: &id, UpdatedAt: &at1, VersionDigest: &dig, Reason: parse.ReasonCreatedAtInvalid, Raw: string(in[1].Data), RunID: "run-1", RawRef: "p1", QuarantinedAt: "2025-03-15T00:00:00.000000Z"},
 		{QuarantineKey: "p1#2", Reason: parse.ReasonRecordNotObject, Raw: "null", RunID: "run-1", RawRef: "p1", QuarantinedAt: "2025-03-15T00:00:00.000000Z"},
 		{QuarantineKey: "p1#3", Reason: parse.ReasonDuplicateKey, Raw: string(in[3].Data), RunID: "run-1", RawRef: "p1", QuarantinedAt: "2025-03-15T00:00:00.000000Z"},
 	}

@@ -26,10 +26,12 @@ func TestSplitOnPrism(t *testing.T) {
 	}
 	wantValid := baseRow()
 	wantValid.Currency, wantValid.RunID, wantValid.RawRef = "GBP", "run-7", "pages/a"
-	id := "st_2"
+	wantValid.VersionDigest = digestOf(string(good))
+	id, at2, dig := "st_2", "2025-03-14T10:00:00.000002Z", digestOf(string(noAmount))
 	wantQuarantined := []any{
 		warehouse.Quarantined{
-			QuarantineKey: "st_2@2025-03-14T10:00:00.000002Z", VendorTxnID: &id, Reason: parse.ReasonAmountMissing,
+			QuarantineKey: "st_2@2025-03-14T10:00:00.000002Z#" + dig, VendorTxnID: &id, UpdatedAt: &at2, VersionDigest: &dig,
+			Reason: parse.ReasonAmountMissing,
 			Raw: string(noAmount), RunID: "run-7", RawRef: "pages/a", QuarantinedAt: "2025-03-15T00:00:00.000000Z",
 		},
 		warehouse.Quarantined{

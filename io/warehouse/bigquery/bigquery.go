@@ -44,6 +44,7 @@ const (
 	TableSettlements = "settlements"
 	TableQuarantine  = "settlements_quarantine"
 	TableRuns        = "runs"
+	TableWithheld    = "settlements_withheld"
 	stagingPrefixS   = "staging_settlements_"
 	stagingPrefixQ   = "staging_quarantine_"
 )
@@ -142,9 +143,43 @@ func (w *Warehouse) createTables(ctx context.Context) error {
 		}
 	}
 	for name, md := range tables() {
-		if err := ds.Table(name).Create(ctx, md); err != nil && !isStatus(err, http.StatusConflict) {
+		err := ds.Table(name).Create(ctx, md)
+		if isStatus(err, http.StatusConflict) {
+			err = addMissingColumns(ctx, ds.Table(name), md.Schema)
+		}
+		if err != nil {
 			return fmt.Errorf("creating table %s.%s.%s: %w", w.project, w.dataset, name, err)
 		}
+	}
+	return nil
+}
+
+// addMissingColumns adds the nullable columns of want that a table
+// created by an earlier release lacks. Adding a nullable column is the one
+// schema change BigQuery allows in place; every statement names its
+// columns, so their order does not matter.
+func addMissingColumns(ctx context.Context, t *bq.Table, want bq.Schema) error {
+	md, err := t.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("reading schema: %w", err)
+	}
+	have := map[string]bool{}
+	for _, f := range md.Schema {
+		have[f.Name] = true
+	}
+	schema := md.Schema
+	for _, f := range want {
+		if !have[f.Name] {
+			c := *f
+			c.Required = false
+			schema = append(schema, &c)
+		}
+	}
+	if len(schema) == len(md.Schema) {
+		return nil
+	}
+	if _, err := t.Update(ctx, bq.TableMetadataToUpdate{Schema: schema}, md.ETag); err != nil {
+		return fmt.Errorf("adding columns: %w", err)
 	}
 	return nil
 }
@@ -176,6 +211,11 @@ func tables() map[string]*bq.TableMetadata {
 			Schema:      runsSchema,
 			Description: "one ledger row per pipeline run",
 		},
+		TableWithheld: {
+			Schema:      withheldSchema,
+			Clustering:  &bq.Clustering{Fields: []string{"vendor_txn_id"}},
+			Description: "settlements whose newest version failed the gate: finance sees none of their versions",
+		},
 	}
 }
 
@@ -194,6 +234,7 @@ var settlementsSchema = bq.Schema{
 	{Name: "metadata", Type: bq.JSONFieldType},
 	{Name: "run_id", Type: bq.StringFieldType},
 	{Name: "raw_ref", Type: bq.StringFieldType},
+	{Name: "version_digest", Type: bq.StringFieldType},
 }
 
 var quarantineSchema = bq.Schema{
@@ -204,6 +245,20 @@ var quarantineSchema = bq.Schema{
 	{Name: "run_id", Type: bq.StringFieldType},
 	{Name: "raw_ref", Type: bq.StringFieldType},
 	{Name: "quarantined_at", Type: bq.TimestampFieldType},
+	{Name: "updated_at", Type: bq.TimestampFieldType},
+	{Name: "version_digest", Type: bq.StringFieldType},
+	{Name: "displaced_updated_at", Type: bq.TimestampFieldType},
+	{Name: "displaced_version_digest", Type: bq.StringFieldType},
+}
+
+var withheldSchema = bq.Schema{
+	{Name: "vendor_txn_id", Type: bq.StringFieldType, Required: true},
+	{Name: "updated_at", Type: bq.TimestampFieldType, Required: true},
+	{Name: "version_digest", Type: bq.StringFieldType, Required: true},
+	{Name: "reason", Type: bq.StringFieldType},
+	{Name: "quarantine_key", Type: bq.StringFieldType},
+	{Name: "run_id", Type: bq.StringFieldType},
+	{Name: "raw_ref", Type: bq.StringFieldType},
 }
 
 var runsSchema = bq.Schema{
@@ -221,6 +276,8 @@ var runsSchema = bq.Schema{
 	{Name: "dead_lettered", Type: bq.IntegerFieldType},
 	{Name: "outcome", Type: bq.StringFieldType},
 	{Name: "detail", Type: bq.StringFieldType},
+	{Name: "corrected", Type: bq.IntegerFieldType},
+	{Name: "withdrawn", Type: bq.IntegerFieldType},
 }
 
 // Staging tables take the files as written: money and JSON as text (money
@@ -241,6 +298,7 @@ var stagingSettlementsSchema = bq.Schema{
 	{Name: "metadata", Type: bq.StringFieldType},
 	{Name: "run_id", Type: bq.StringFieldType},
 	{Name: "raw_ref", Type: bq.StringFieldType},
+	{Name: "version_digest", Type: bq.StringFieldType},
 }
 
 var stagingQuarantineSchema = bq.Schema{
@@ -251,6 +309,8 @@ var stagingQuarantineSchema = bq.Schema{
 	{Name: "run_id", Type: bq.StringFieldType},
 	{Name: "raw_ref", Type: bq.StringFieldType},
 	{Name: "quarantined_at", Type: bq.TimestampFieldType},
+	{Name: "updated_at", Type: bq.TimestampFieldType},
+	{Name: "version_digest", Type: bq.StringFieldType},
 }
 
 // table returns the standard-SQL name of a table of the dataset.

@@ -29,6 +29,7 @@ type settlementRow struct {
 	Metadata    bq.NullString    `bigquery:"metadata"`
 	RunID       bq.NullString    `bigquery:"run_id"`
 	RawRef      bq.NullString    `bigquery:"raw_ref"`
+	Digest      bq.NullString    `bigquery:"version_digest"`
 }
 
 // Settlements returns every settlements row ordered by vendor_txn_id: money
@@ -37,7 +38,8 @@ type settlementRow struct {
 // table, so it is meant for tests and small reconciliations.
 func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, error) {
 	it, err := w.client.Query(`SELECT vendor_txn_id, order_id, seller_id, type, status, amount, fee,
-		currency, created_at, updated_at, settled_at, TO_JSON_STRING(metadata) AS metadata, run_id, raw_ref
+		currency, created_at, updated_at, settled_at, TO_JSON_STRING(metadata) AS metadata, run_id, raw_ref,
+		version_digest
 		FROM ` + w.table(TableSettlements) + ` ORDER BY vendor_txn_id`).Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading settlements: %w", err)
@@ -57,6 +59,7 @@ func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, er
 			Status: r.Status.StringVal, Amount: decimalText(r.Amount), Fee: decimalText(r.Fee),
 			Currency: r.Currency.StringVal, CreatedAt: formatTime(r.CreatedAt), UpdatedAt: formatTime(r.UpdatedAt),
 			Metadata: r.Metadata.StringVal, RunID: r.RunID.StringVal, RawRef: r.RawRef.StringVal,
+			VersionDigest: r.Digest.StringVal,
 		}
 		if r.OrderID.Valid {
 			s.OrderID = &r.OrderID.StringVal
@@ -77,13 +80,17 @@ type quarantineRow struct {
 	RunID         bq.NullString    `bigquery:"run_id"`
 	RawRef        bq.NullString    `bigquery:"raw_ref"`
 	QuarantinedAt bq.NullTimestamp `bigquery:"quarantined_at"`
+	UpdatedAt     bq.NullTimestamp `bigquery:"updated_at"`
+	Digest        bq.NullString    `bigquery:"version_digest"`
+	DisplacedAt   bq.NullTimestamp `bigquery:"displaced_updated_at"`
+	DisplacedDig  bq.NullString    `bigquery:"displaced_version_digest"`
 }
 
 // Quarantine returns every settlements_quarantine row ordered by
 // quarantine_key, in the same text forms as Settlements.
 func (w *Warehouse) Quarantine(ctx context.Context) ([]warehouse.Quarantined, error) {
 	it, err := w.client.Query(`SELECT quarantine_key, vendor_txn_id, reason, TO_JSON_STRING(raw) AS raw,
-		run_id, raw_ref, quarantined_at
+		run_id, raw_ref, quarantined_at, updated_at, version_digest, displaced_updated_at, displaced_version_digest
 		FROM ` + w.table(TableQuarantine) + ` ORDER BY quarantine_key`).Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading quarantine: %w", err)
@@ -105,8 +112,60 @@ func (w *Warehouse) Quarantine(ctx context.Context) ([]warehouse.Quarantined, er
 		if r.VendorTxnID.Valid {
 			q.VendorTxnID = &r.VendorTxnID.StringVal
 		}
+		q.UpdatedAt, q.VersionDigest = optTime(r.UpdatedAt), optString(r.Digest)
+		q.DisplacedUpdatedAt, q.DisplacedDigest = optTime(r.DisplacedAt), optString(r.DisplacedDig)
 		out = append(out, q)
 	}
+}
+
+type withheldRow struct {
+	VendorTxnID   string           `bigquery:"vendor_txn_id"`
+	UpdatedAt     bq.NullTimestamp `bigquery:"updated_at"`
+	VersionDigest bq.NullString    `bigquery:"version_digest"`
+	Reason        bq.NullString    `bigquery:"reason"`
+	QuarantineKey bq.NullString    `bigquery:"quarantine_key"`
+	RunID         bq.NullString    `bigquery:"run_id"`
+	RawRef        bq.NullString    `bigquery:"raw_ref"`
+}
+
+// Withheld returns every settlements_withheld row ordered by vendor_txn_id.
+func (w *Warehouse) Withheld(ctx context.Context) ([]warehouse.Withheld, error) {
+	it, err := w.client.Query(`SELECT vendor_txn_id, updated_at, version_digest, reason, quarantine_key, run_id, raw_ref
+		FROM ` + w.table(TableWithheld) + ` ORDER BY vendor_txn_id`).Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading withheld settlements: %w", err)
+	}
+	var out []warehouse.Withheld
+	for {
+		var r withheldRow
+		err := it.Next(&r)
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading withheld settlements: %w", err)
+		}
+		out = append(out, warehouse.Withheld{
+			VendorTxnID: r.VendorTxnID, UpdatedAt: formatTime(r.UpdatedAt), VersionDigest: r.VersionDigest.StringVal,
+			Reason: r.Reason.StringVal, QuarantineKey: r.QuarantineKey.StringVal, RunID: r.RunID.StringVal,
+			RawRef: r.RawRef.StringVal,
+		})
+	}
+}
+
+func optTime(t bq.NullTimestamp) *string {
+	if !t.Valid {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
+}
+
+func optString(s bq.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.StringVal
 }
 
 func formatTime(t bq.NullTimestamp) string {

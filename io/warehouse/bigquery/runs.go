@@ -12,8 +12,6 @@ import (
 	"github.com/marketplace/settle/io/warehouse"
 )
 
-var runColumns = []string{"kind", "window_start", "window_end", "started_at", "finished_at", "fetched",
-	"duplicates", "validated", "quarantined", "promoted", "dead_lettered", "outcome", "detail"}
 
 // RecordRun inserts the run's ledger row, or replaces it if the run id is
 // stored, with one MERGE. Zero times are stored as NULL; times keep
@@ -23,23 +21,26 @@ func (w *Warehouse) RecordRun(ctx context.Context, r warehouse.Run) error {
 USING (SELECT @run_id AS run_id, @kind AS kind, @window_start AS window_start, @window_end AS window_end,
 	@started_at AS started_at, @finished_at AS finished_at, @fetched AS fetched, @duplicates AS duplicates,
 	@validated AS validated, @quarantined AS quarantined, @promoted AS promoted,
-	@dead_lettered AS dead_lettered, @outcome AS outcome, @detail AS detail) AS s
+	@dead_lettered AS dead_lettered, @outcome AS outcome, @detail AS detail,
+	@corrected AS corrected, @withdrawn AS withdrawn) AS s
 ON t.run_id = s.run_id
 WHEN MATCHED THEN UPDATE SET kind = s.kind, window_start = s.window_start, window_end = s.window_end,
 	started_at = s.started_at, finished_at = s.finished_at, fetched = s.fetched,
 	duplicates = s.duplicates, validated = s.validated, quarantined = s.quarantined,
-	promoted = s.promoted, dead_lettered = s.dead_lettered, outcome = s.outcome, detail = s.detail
+	promoted = s.promoted, dead_lettered = s.dead_lettered, outcome = s.outcome, detail = s.detail,
+	corrected = s.corrected, withdrawn = s.withdrawn
 WHEN NOT MATCHED THEN INSERT (run_id, kind, window_start, window_end, started_at, finished_at, fetched,
-	duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail)
+	duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail, corrected, withdrawn)
 	VALUES (s.run_id, s.kind, s.window_start, s.window_end, s.started_at, s.finished_at, s.fetched,
-	s.duplicates, s.validated, s.quarantined, s.promoted, s.dead_lettered, s.outcome, s.detail)`
+	s.duplicates, s.validated, s.quarantined, s.promoted, s.dead_lettered, s.outcome, s.detail,
+	s.corrected, s.withdrawn)`
 	params := map[string]any{
 		"run_id": r.RunID, "kind": r.Kind,
 		"window_start": nullTime(r.WindowStart), "window_end": nullTime(r.WindowEnd),
 		"started_at": nullTime(r.StartedAt), "finished_at": nullTime(r.FinishedAt),
 		"fetched": r.Fetched, "duplicates": r.Duplicates, "validated": r.Validated,
 		"quarantined": r.Quarantined, "promoted": r.Promoted, "dead_lettered": r.DeadLettered,
-		"outcome": r.Outcome, "detail": r.Detail,
+		"outcome": r.Outcome, "detail": r.Detail, "corrected": r.Corrected, "withdrawn": r.Withdrawn,
 	}
 	if _, err := w.query(ctx, q, params); err != nil {
 		return fmt.Errorf("recording run %s: %w", r.RunID, err)
@@ -62,6 +63,8 @@ type runRow struct {
 	DeadLettered bq.NullInt64     `bigquery:"dead_lettered"`
 	Outcome      bq.NullString    `bigquery:"outcome"`
 	Detail       bq.NullString    `bigquery:"detail"`
+	Corrected    bq.NullInt64     `bigquery:"corrected"`
+	Withdrawn    bq.NullInt64     `bigquery:"withdrawn"`
 }
 
 // Runs returns the newest n ledger rows by started_at, newest first (ties
@@ -71,7 +74,7 @@ func (w *Warehouse) Runs(ctx context.Context, n int) ([]warehouse.Run, error) {
 		return nil, nil
 	}
 	q := w.client.Query(`SELECT run_id, kind, window_start, window_end, started_at, finished_at, fetched,
-		duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail
+		duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail, corrected, withdrawn
 		FROM ` + w.table(TableRuns) + ` ORDER BY started_at DESC NULLS LAST, run_id DESC LIMIT @n`)
 	q.Parameters = []bq.QueryParameter{{Name: "n", Value: int64(n)}}
 	it, err := q.Read(ctx)
@@ -95,6 +98,7 @@ func (w *Warehouse) Runs(ctx context.Context, n int) ([]warehouse.Run, error) {
 			Fetched: r.Fetched.Int64, Duplicates: r.Duplicates.Int64, Validated: r.Validated.Int64,
 			Quarantined: r.Quarantined.Int64, Promoted: r.Promoted.Int64, DeadLettered: r.DeadLettered.Int64,
 			Outcome: r.Outcome.StringVal, Detail: r.Detail.StringVal,
+			Corrected: r.Corrected.Int64, Withdrawn: r.Withdrawn.Int64,
 		})
 	}
 }

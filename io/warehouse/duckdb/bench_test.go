@@ -50,12 +50,12 @@ func BenchmarkStagePromote(b *testing.B) {
 			b.Fatalf("Stage() = %v", err)
 		}
 		staged := time.Since(start)
-		n, err := w.Promote(b.Context(), "r-1")
+		ps, err := w.Promote(b.Context(), "r-1")
 		if err != nil {
 			b.Fatalf("Promote() = %v", err)
 		}
 		first := time.Since(start)
-		if st.Validated != int64(rows) || n != int64(rows) {
+		if n := ps.Changed(); st.Validated != int64(rows) || n != int64(rows) {
 			b.Fatalf("staged %d, promoted %d, want %d each", st.Validated, n, rows)
 		}
 		b.ReportMetric(staged.Seconds(), "stage-s")
@@ -67,8 +67,8 @@ func BenchmarkStagePromote(b *testing.B) {
 		if _, err := w.Stage(b.Context(), warehouse.Batch{RunID: "r-2", ValidatedFiles: files}); err != nil {
 			b.Fatalf("Stage(rerun) = %v", err)
 		}
-		if n, err := w.Promote(b.Context(), "r-2"); err != nil || n != 0 {
-			b.Fatalf("Promote(rerun) = %d, %v; want 0, nil", n, err)
+		if ps, err := w.Promote(b.Context(), "r-2"); err != nil || ps.Changed() != 0 {
+			b.Fatalf("Promote(rerun) = %+v, %v; want no change", ps, err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "rerun-s")
 		b.ReportMetric(cpuSeconds()-cpu, "rerun-cpu-s")

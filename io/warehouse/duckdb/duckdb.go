@@ -143,7 +143,8 @@ var schema = []string{
 		settled_at    TIMESTAMPTZ,
 		metadata      JSON,
 		run_id        VARCHAR,
-		raw_ref       VARCHAR
+		raw_ref       VARCHAR,
+		version_digest VARCHAR
 	)`,
 	`CREATE TABLE IF NOT EXISTS settlements_quarantine (
 		quarantine_key VARCHAR PRIMARY KEY,
@@ -152,7 +153,22 @@ var schema = []string{
 		raw            JSON,
 		run_id         VARCHAR,
 		raw_ref        VARCHAR,
-		quarantined_at TIMESTAMPTZ
+		quarantined_at TIMESTAMPTZ,
+		updated_at     TIMESTAMPTZ,
+		version_digest VARCHAR,
+		displaced_updated_at     TIMESTAMPTZ,
+		displaced_version_digest VARCHAR
+	)`,
+	// One row per settlement whose newest version failed the gate (see
+	// the warehouse package doc): finance sees none of its versions.
+	`CREATE TABLE IF NOT EXISTS settlements_withheld (
+		vendor_txn_id  VARCHAR PRIMARY KEY,
+		updated_at     TIMESTAMPTZ NOT NULL,
+		version_digest VARCHAR NOT NULL,
+		reason         VARCHAR,
+		quarantine_key VARCHAR,
+		run_id         VARCHAR,
+		raw_ref        VARCHAR
 	)`,
 	`CREATE TABLE IF NOT EXISTS runs (
 		run_id        VARCHAR PRIMARY KEY,
@@ -168,7 +184,9 @@ var schema = []string{
 		promoted      BIGINT,
 		dead_lettered BIGINT,
 		outcome       VARCHAR,
-		detail        VARCHAR
+		detail        VARCHAR,
+		corrected     BIGINT,
+		withdrawn     BIGINT
 	)`,
 	// Staging rows belong to the batch's run (stage_run_id); row_run_id is
 	// the run id written in the file, which becomes settlements.run_id.
@@ -188,7 +206,8 @@ var schema = []string{
 		settled_at    TIMESTAMPTZ,
 		metadata      JSON,
 		row_run_id    VARCHAR,
-		raw_ref       VARCHAR
+		raw_ref       VARCHAR,
+		version_digest VARCHAR
 	)`,
 	`CREATE TABLE IF NOT EXISTS staging_quarantine (
 		run_id         VARCHAR NOT NULL,
@@ -198,8 +217,26 @@ var schema = []string{
 		raw            JSON,
 		row_run_id     VARCHAR,
 		raw_ref        VARCHAR,
-		quarantined_at TIMESTAMPTZ
+		quarantined_at TIMESTAMPTZ,
+		updated_at     TIMESTAMPTZ,
+		version_digest VARCHAR
 	)`,
+}
+
+// migrations add the columns a file created by an earlier release lacks;
+// on a new file they change nothing. Every statement that writes these
+// tables names its columns, so their order does not matter.
+var migrations = []string{
+	`ALTER TABLE settlements ADD COLUMN IF NOT EXISTS version_digest VARCHAR`,
+	`ALTER TABLE settlements_quarantine ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ`,
+	`ALTER TABLE settlements_quarantine ADD COLUMN IF NOT EXISTS version_digest VARCHAR`,
+	`ALTER TABLE settlements_quarantine ADD COLUMN IF NOT EXISTS displaced_updated_at TIMESTAMPTZ`,
+	`ALTER TABLE settlements_quarantine ADD COLUMN IF NOT EXISTS displaced_version_digest VARCHAR`,
+	`ALTER TABLE runs ADD COLUMN IF NOT EXISTS corrected BIGINT`,
+	`ALTER TABLE runs ADD COLUMN IF NOT EXISTS withdrawn BIGINT`,
+	`ALTER TABLE staging_settlements ADD COLUMN IF NOT EXISTS version_digest VARCHAR`,
+	`ALTER TABLE staging_quarantine ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ`,
+	`ALTER TABLE staging_quarantine ADD COLUMN IF NOT EXISTS version_digest VARCHAR`,
 }
 
 func (w *Warehouse) createTables(ctx context.Context) error {
@@ -207,6 +244,11 @@ func (w *Warehouse) createTables(ctx context.Context) error {
 		if _, err := w.db.ExecContext(ctx, stmt); err != nil {
 			name := strings.Fields(stmt)[5]
 			return fmt.Errorf("creating table %s in %q: %w", name, w.path, err)
+		}
+	}
+	for _, stmt := range migrations {
+		if _, err := w.db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrating %q (%s): %w", w.path, stmt, err)
 		}
 	}
 	return nil

@@ -102,8 +102,8 @@ func TestFailedStageKeepsPreviousStaging(t *testing.T) {
 			t.Errorf("Stage(%v) = nil error, want a failure", bad)
 		}
 	}
-	n, err := w.Promote(ctx, "r-1")
-	if err != nil || n != 1 {
-		t.Errorf("Promote() = %d, %v; want the 1 row staged before the failed Stages", n, err)
+	ps, err := w.Promote(ctx, "r-1")
+	if err != nil || ps.Changed() != 1 {
+		t.Errorf("Promote() = %+v, %v; want the 1 row staged before the failed Stages", ps, err)
 	}
 }

@@ -19,7 +19,7 @@ import (
 func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, error) {
 	rows, err := w.db.QueryContext(ctx, `SELECT vendor_txn_id, order_id, seller_id, type, status,
 		CAST(amount AS VARCHAR), CAST(fee AS VARCHAR), currency, created_at, updated_at, settled_at,
-		CAST(metadata AS VARCHAR), run_id, raw_ref
+		CAST(metadata AS VARCHAR), run_id, raw_ref, coalesce(version_digest, '')
 		FROM settlements ORDER BY vendor_txn_id`)
 	if err != nil {
 		return nil, fmt.Errorf("reading settlements: %w", err)
@@ -31,7 +31,7 @@ func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, er
 		var seller, typ, status, amount, fee, currency, metadata, runID, rawRef sql.NullString
 		var created, updated, settled sql.NullTime
 		if err := rows.Scan(&s.VendorTxnID, &s.OrderID, &seller, &typ, &status, &amount, &fee,
-			&currency, &created, &updated, &settled, &metadata, &runID, &rawRef); err != nil {
+			&currency, &created, &updated, &settled, &metadata, &runID, &rawRef, &s.VersionDigest); err != nil {
 			return nil, fmt.Errorf("reading settlements: %w", err)
 		}
 		s.SellerID, s.Type, s.Status, s.Currency = seller.String, typ.String, status.String, currency.String
@@ -54,7 +54,8 @@ func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, er
 // quarantine_key, in the same text forms as Settlements.
 func (w *Warehouse) Quarantine(ctx context.Context) ([]warehouse.Quarantined, error) {
 	rows, err := w.db.QueryContext(ctx, `SELECT quarantine_key, vendor_txn_id, reason,
-		CAST(raw AS VARCHAR), run_id, raw_ref, quarantined_at
+		CAST(raw AS VARCHAR), run_id, raw_ref, quarantined_at, updated_at, version_digest,
+		displaced_updated_at, displaced_version_digest
 		FROM settlements_quarantine ORDER BY quarantine_key`)
 	if err != nil {
 		return nil, fmt.Errorf("reading quarantine: %w", err)
@@ -64,10 +65,12 @@ func (w *Warehouse) Quarantine(ctx context.Context) ([]warehouse.Quarantined, er
 	for rows.Next() {
 		var q warehouse.Quarantined
 		var reason, raw, runID, rawRef sql.NullString
-		var at sql.NullTime
-		if err := rows.Scan(&q.QuarantineKey, &q.VendorTxnID, &reason, &raw, &runID, &rawRef, &at); err != nil {
+		var at, updated, displaced sql.NullTime
+		if err := rows.Scan(&q.QuarantineKey, &q.VendorTxnID, &reason, &raw, &runID, &rawRef, &at,
+			&updated, &q.VersionDigest, &displaced, &q.DisplacedDigest); err != nil {
 			return nil, fmt.Errorf("reading quarantine: %w", err)
 		}
+		q.UpdatedAt, q.DisplacedUpdatedAt = optTime(updated), optTime(displaced)
 		q.Reason, q.Raw, q.RunID, q.RawRef = reason.String, raw.String, runID.String, rawRef.String
 		q.QuarantinedAt = formatTime(at)
 		out = append(out, q)
@@ -76,6 +79,39 @@ func (w *Warehouse) Quarantine(ctx context.Context) ([]warehouse.Quarantined, er
 		return nil, fmt.Errorf("reading quarantine: %w", err)
 	}
 	return out, nil
+}
+
+// Withheld returns every settlements_withheld row ordered by vendor_txn_id.
+func (w *Warehouse) Withheld(ctx context.Context) ([]warehouse.Withheld, error) {
+	rows, err := w.db.QueryContext(ctx, `SELECT vendor_txn_id, updated_at, version_digest,
+		coalesce(reason, ''), coalesce(quarantine_key, ''), coalesce(run_id, ''), coalesce(raw_ref, '')
+		FROM settlements_withheld ORDER BY vendor_txn_id`)
+	if err != nil {
+		return nil, fmt.Errorf("reading withheld settlements: %w", err)
+	}
+	defer rows.Close()
+	var out []warehouse.Withheld
+	for rows.Next() {
+		var h warehouse.Withheld
+		var updated sql.NullTime
+		if err := rows.Scan(&h.VendorTxnID, &updated, &h.VersionDigest, &h.Reason, &h.QuarantineKey, &h.RunID, &h.RawRef); err != nil {
+			return nil, fmt.Errorf("reading withheld settlements: %w", err)
+		}
+		h.UpdatedAt = formatTime(updated)
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading withheld settlements: %w", err)
+	}
+	return out, nil
+}
+
+func optTime(t sql.NullTime) *string {
+	if !t.Valid {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
 }
 
 func formatTime(t sql.NullTime) string {

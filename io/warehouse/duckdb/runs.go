@@ -13,14 +13,15 @@ import (
 
 const upsertRun = `
 INSERT INTO runs (run_id, kind, window_start, window_end, started_at, finished_at, fetched,
-	duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+	duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail, corrected, withdrawn)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (run_id) DO UPDATE SET
 	kind = excluded.kind, window_start = excluded.window_start, window_end = excluded.window_end,
 	started_at = excluded.started_at, finished_at = excluded.finished_at,
 	fetched = excluded.fetched, duplicates = excluded.duplicates, validated = excluded.validated,
 	quarantined = excluded.quarantined, promoted = excluded.promoted,
-	dead_lettered = excluded.dead_lettered, outcome = excluded.outcome, detail = excluded.detail`
+	dead_lettered = excluded.dead_lettered, outcome = excluded.outcome, detail = excluded.detail,
+	corrected = excluded.corrected, withdrawn = excluded.withdrawn`
 
 // RecordRun inserts the run's ledger row, or replaces it if the run id is
 // stored. Zero times are stored as NULL. Times keep microseconds.
@@ -28,7 +29,7 @@ func (w *Warehouse) RecordRun(ctx context.Context, r warehouse.Run) error {
 	_, err := w.db.ExecContext(ctx, upsertRun, r.RunID, r.Kind,
 		nullTime(r.WindowStart), nullTime(r.WindowEnd), nullTime(r.StartedAt), nullTime(r.FinishedAt),
 		r.Fetched, r.Duplicates, r.Validated, r.Quarantined, r.Promoted, r.DeadLettered,
-		r.Outcome, r.Detail)
+		r.Outcome, r.Detail, r.Corrected, r.Withdrawn)
 	if err != nil {
 		return fmt.Errorf("recording run %s: %w", r.RunID, err)
 	}
@@ -39,7 +40,8 @@ func (w *Warehouse) RecordRun(ctx context.Context, r warehouse.Run) error {
 // by run id, descending). Times are in UTC.
 func (w *Warehouse) Runs(ctx context.Context, n int) ([]warehouse.Run, error) {
 	rows, err := w.db.QueryContext(ctx, `SELECT run_id, kind, window_start, window_end, started_at,
-		finished_at, fetched, duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail
+		finished_at, fetched, duplicates, validated, quarantined, promoted, dead_lettered, outcome, detail,
+		coalesce(corrected, 0), coalesce(withdrawn, 0)
 		FROM runs ORDER BY started_at DESC NULLS LAST, run_id DESC LIMIT $1`, n)
 	if err != nil {
 		return nil, fmt.Errorf("listing %d runs: %w", n, err)
@@ -51,7 +53,8 @@ func (w *Warehouse) Runs(ctx context.Context, n int) ([]warehouse.Run, error) {
 		var ws, we, sa, fa sql.NullTime
 		var kind, outcome, detail sql.NullString
 		if err := rows.Scan(&r.RunID, &kind, &ws, &we, &sa, &fa, &r.Fetched, &r.Duplicates,
-			&r.Validated, &r.Quarantined, &r.Promoted, &r.DeadLettered, &outcome, &detail); err != nil {
+			&r.Validated, &r.Quarantined, &r.Promoted, &r.DeadLettered, &outcome, &detail,
+			&r.Corrected, &r.Withdrawn); err != nil {
 			return nil, fmt.Errorf("listing %d runs: reading row: %w", n, err)
 		}
 		r.Kind, r.Outcome, r.Detail = kind.String, outcome.String, detail.String

@@ -27,12 +27,14 @@ const settlementColumns = `{
 	vendor_txn_id: 'VARCHAR', order_id: 'VARCHAR', seller_id: 'VARCHAR',
 	type: 'VARCHAR', status: 'VARCHAR', amount: 'VARCHAR', fee: 'VARCHAR',
 	currency: 'VARCHAR', created_at: 'VARCHAR', updated_at: 'VARCHAR',
-	settled_at: 'VARCHAR', metadata: 'VARCHAR', run_id: 'VARCHAR', raw_ref: 'VARCHAR'
+	settled_at: 'VARCHAR', metadata: 'VARCHAR', run_id: 'VARCHAR', raw_ref: 'VARCHAR',
+	version_digest: 'VARCHAR'
 }`
 
 const quarantineColumns = `{
 	quarantine_key: 'VARCHAR', vendor_txn_id: 'VARCHAR', reason: 'VARCHAR',
-	raw: 'VARCHAR', run_id: 'VARCHAR', raw_ref: 'VARCHAR', quarantined_at: 'VARCHAR'
+	raw: 'VARCHAR', run_id: 'VARCHAR', raw_ref: 'VARCHAR', quarantined_at: 'VARCHAR',
+	updated_at: 'VARCHAR', version_digest: 'VARCHAR'
 }`
 
 // money converts a decimal text column exactly, failing the statement (and
@@ -99,12 +101,13 @@ func (w *Warehouse) Stage(ctx context.Context, b warehouse.Batch) (st warehouse.
 		if err != nil {
 			return st, fmt.Errorf("staging run %s: %w", b.RunID, err)
 		}
-		q := `INSERT INTO staging_settlements
+		q := `INSERT INTO staging_settlements (run_id, vendor_txn_id, order_id, seller_id, type, status,
+				amount, fee, currency, created_at, updated_at, settled_at, metadata, row_run_id, raw_ref, version_digest)
 			SELECT ? AS run_id, vendor_txn_id, order_id, seller_id, type, status,
 				` + money("amount") + `, ` + money("fee") + `, currency,
 				CAST(created_at AS TIMESTAMPTZ), CAST(updated_at AS TIMESTAMPTZ),
 				CAST(settled_at AS TIMESTAMPTZ), ` + jsonText("metadata") + `,
-				run_id AS row_run_id, raw_ref
+				run_id AS row_run_id, raw_ref, version_digest
 			FROM ` + src
 		if st.Validated, err = execCount(ctx, tx, q, b.RunID); err != nil {
 			return st, fmt.Errorf("staging run %s: loading %d validated files: %w", b.RunID, len(b.ValidatedFiles), err)
@@ -115,9 +118,11 @@ func (w *Warehouse) Stage(ctx context.Context, b warehouse.Batch) (st warehouse.
 		if err != nil {
 			return st, fmt.Errorf("staging run %s: %w", b.RunID, err)
 		}
-		q := `INSERT INTO staging_quarantine
+		q := `INSERT INTO staging_quarantine (run_id, quarantine_key, vendor_txn_id, reason, raw,
+				row_run_id, raw_ref, quarantined_at, updated_at, version_digest)
 			SELECT ? AS run_id, quarantine_key, vendor_txn_id, reason, ` + jsonText("raw") + `,
-				run_id AS row_run_id, raw_ref, CAST(quarantined_at AS TIMESTAMPTZ)
+				run_id AS row_run_id, raw_ref, CAST(quarantined_at AS TIMESTAMPTZ),
+				CAST(updated_at AS TIMESTAMPTZ), version_digest
 			FROM ` + src
 		if st.Quarantined, err = execCount(ctx, tx, q, b.RunID); err != nil {
 			return st, fmt.Errorf("staging run %s: loading %d quarantine files: %w", b.RunID, len(b.QuarantineFiles), err)
