@@ -666,7 +666,7 @@ func toRun(s Summary, started, finished time.Time) warehouse.Run {
 		Fetched: s.RecordsRead, Duplicates: s.Duplicates, Validated: s.Validated,
 		Quarantined: s.Quarantined, Promoted: s.Promoted, Corrected: s.Corrected, Withdrawn: s.Withdrawn,
 		DeadLettered: int64(s.WindowsParked),
-		Outcome: s.Outcome, Detail: s.Detail,
+		Outcome:      s.Outcome, Detail: s.Detail,
 	}
 }
 

@@ -32,7 +32,7 @@ func TestSplitOnPrism(t *testing.T) {
 		warehouse.Quarantined{
 			QuarantineKey: "st_2@2025-03-14T10:00:00.000002Z#" + dig, VendorTxnID: &id, UpdatedAt: &at2, VersionDigest: &dig,
 			Reason: parse.ReasonAmountMissing,
-			Raw: string(noAmount), RunID: "run-7", RawRef: "pages/a", QuarantinedAt: "2025-03-15T00:00:00.000000Z",
+			Raw:    string(noAmount), RunID: "run-7", RawRef: "pages/a", QuarantinedAt: "2025-03-15T00:00:00.000000Z",
 		},
 		warehouse.Quarantined{
 			QuarantineKey: "pages/a#2", Reason: parse.ReasonRecordNotObject,

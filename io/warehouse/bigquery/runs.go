@@ -12,7 +12,6 @@ import (
 	"github.com/marketplace/settle/io/warehouse"
 )
 
-
 // RecordRun inserts the run's ledger row, or replaces it if the run id is
 // stored, with one MERGE. Zero times are stored as NULL; times keep
 // microseconds.
