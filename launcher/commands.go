@@ -278,11 +278,12 @@ func cmdRuns(ctx context.Context, args []string) int {
 		return fail("runs", err)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tFETCHED\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tPARKED\tOUTCOME\tDETAIL")
+	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tFETCHED\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tCORRECTED\tWITHDRAWN\tPARKED\tOUTCOME\tDETAIL")
 	for _, r := range runs {
-		fmt.Fprintf(w, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Kind,
+		fmt.Fprintf(w, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Kind,
 			r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339),
-			r.Fetched, r.Duplicates, r.Validated, r.Quarantined, r.Promoted, r.DeadLettered, r.Outcome, oneLine(r.Detail, 100))
+			r.Fetched, r.Duplicates, r.Validated, r.Quarantined, r.Promoted, r.Corrected, r.Withdrawn,
+			r.DeadLettered, r.Outcome, oneLine(r.Detail, 100))
 	}
 	w.Flush()
 	return exitOK
@@ -362,6 +363,12 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	fmt.Fprintf(tw, "  duplicates dropped\t%d\n", s.Duplicates)
 	fmt.Fprintf(tw, "  validated\t%d\n", s.Validated)
 	fmt.Fprintf(tw, "  promoted (rows changed)\t%d\n", s.Promoted)
+	if s.Kind == pipeline.KindReplay || s.Corrected > 0 {
+		fmt.Fprintf(tw, "    of which corrected\t%d (same version, content re-derived differently)\n", s.Corrected)
+	}
+	fmt.Fprintf(tw, "  withdrawn from settlements\t%d (newest version failed the gate)\n", s.Withdrawn)
+	fmt.Fprintf(tw, "  withheld\t%d settlement(s) newly withheld\n", s.Withheld)
+	fmt.Fprintf(tw, "  stale versions ignored\t%d (older than the warehouse held)\n", s.Stale)
 	fmt.Fprintf(tw, "  quarantined\t%d\n", s.Quarantined)
 	reasons := make([]string, 0, len(s.QuarantinedBy))
 	for r := range s.QuarantinedBy {

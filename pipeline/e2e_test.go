@@ -197,14 +197,25 @@ func TestReplayAfterATransformChangeRemergesWithoutTheVendor(t *testing.T) {
 	}
 	e := newE2E(t, 2, 1500, vendorsim.NoFaults())
 	e.run(t)
-	// Simulate a parsing bug found later: a settlement row was damaged in
-	// the warehouse (an older amount). Replay fixes it from the raw zone.
+	// A parsing bug found later derived wrong amounts from the versions the
+	// raw zone holds (same updated_at: the bug, not the vendor, was wrong),
+	// and some rows were lost. Replay puts both right from the raw zone.
+	const damaged, deleted = 200, 30
 	path := strings.TrimPrefix(e.cfg.Warehouse, "duckdb://")
 	db, err := sql.Open("duckdb", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`UPDATE settlements SET amount = 0, updated_at = updated_at - INTERVAL 1 DAY WHERE vendor_txn_id IN (SELECT vendor_txn_id FROM settlements ORDER BY vendor_txn_id LIMIT 5)`); err != nil {
+	res, err := db.Exec(`UPDATE settlements SET amount = amount + 1, status = 'pending'
+		WHERE vendor_txn_id IN (SELECT vendor_txn_id FROM settlements ORDER BY vendor_txn_id LIMIT $1)`, damaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != damaged {
+		t.Fatalf("damaged %d rows, want %d", n, damaged)
+	}
+	if _, err := db.Exec(`DELETE FROM settlements WHERE vendor_txn_id IN
+		(SELECT vendor_txn_id FROM settlements ORDER BY vendor_txn_id DESC LIMIT $1)`, deleted); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -216,10 +227,30 @@ func TestReplayAfterATransformChangeRemergesWithoutTheVendor(t *testing.T) {
 	if got := e.sim.Stats().Requests - requests; got != 0 {
 		t.Errorf("replay sent %d requests to the vendor, want 0", got)
 	}
-	if sum.Promoted != 5 {
-		t.Errorf("replay changed %d rows, want the 5 damaged ones", sum.Promoted)
+	if sum.Corrected != damaged || sum.Promoted != damaged+deleted {
+		t.Errorf("replay corrected %d and changed %d rows, want the %d damaged corrected and %d changed with the %d deleted",
+			sum.Corrected, sum.Promoted, damaged, damaged+deleted, deleted)
 	}
 	checkAgainstTruth(t, e, e.sim.Truth())
+	runs := ledger(t, e.cfg)
+	if runs[0].RunID != sum.RunID || runs[0].Corrected != damaged {
+		t.Errorf("newest ledger row = %s corrected %d, want %s corrected %d", runs[0].RunID, runs[0].Corrected, sum.RunID, damaged)
+	}
+}
+
+// ledger returns the runs ledger, newest first.
+func ledger(t *testing.T, cfg pipeline.Config) []warehouse.Run {
+	t.Helper()
+	wh, err := warehouse.Open(t.Context(), cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	runs, err := wh.Runs(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runs
 }
 
 func TestOverlappingRunIsRefusedWhileTheLeaseIsHeld(t *testing.T) {
@@ -388,7 +419,7 @@ func TestReplayAfterARuleChangePromotesWhatWasQuarantined(t *testing.T) {
 	}
 	w := readWarehouse(t, e.cfg)
 	jpy := 0
-	for _, reason := range w.Quarantined {
+	for _, reason := range w.Withheld {
 		if reason == "currency_unknown" {
 			jpy++
 		}
@@ -416,4 +447,10 @@ func TestReplayAfterARuleChangePromotesWhatWasQuarantined(t *testing.T) {
 	if len(after.Settlements) != len(w.Settlements)+jpy {
 		t.Errorf("settlements grew from %d to %d rows, want +%d JPY rows", len(w.Settlements), len(after.Settlements), jpy)
 	}
+	for id, reason := range after.Withheld {
+		if reason == "currency_unknown" {
+			t.Errorf("%s is still withheld for currency_unknown after the fix", id)
+		}
+	}
+	checkAgainstTruth(t, e, truth)
 }

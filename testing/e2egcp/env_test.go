@@ -23,6 +23,7 @@ import (
 	"github.com/marketplace/settle/pipeline"
 	"github.com/marketplace/settle/testing/bqemulator"
 	"github.com/marketplace/settle/testing/emulator"
+	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
 
@@ -183,9 +184,16 @@ func windows(t *testing.T, s cursorstore.Store, source string) map[string]cursor
 	return out
 }
 
-// warehouseRows reads settlements and settlements_quarantine through the
-// BigQuery back end's own readers.
-func (e *gcpEnv) warehouseRows(t *testing.T) ([]warehouse.Settlement, []warehouse.Quarantined) {
+// warehouseRows is what the warehouse holds.
+type warehouseRows struct {
+	settlements []warehouse.Settlement
+	quarantine  []warehouse.Quarantined
+	withheld    []warehouse.Withheld
+}
+
+// rows reads settlements, settlements_quarantine and settlements_withheld
+// through the BigQuery back end's own readers.
+func (e *gcpEnv) rows(t *testing.T) warehouseRows {
 	t.Helper()
 	w, err := bigquery.Open(t.Context(), project, e.dataset, "")
 	if err != nil {
@@ -200,7 +208,11 @@ func (e *gcpEnv) warehouseRows(t *testing.T) ([]warehouse.Settlement, []warehous
 	if err != nil {
 		t.Fatalf("reading quarantine: %v", err)
 	}
-	return s, q
+	h, err := w.Withheld(t.Context())
+	if err != nil {
+		t.Fatalf("reading withheld settlements: %v", err)
+	}
+	return warehouseRows{settlements: s, quarantine: q, withheld: h}
 }
 
 // testFaults is every fault of the simulator except pages that never
@@ -219,77 +231,16 @@ func testFaults() vendorsim.Faults {
 }
 
 // checkAgainstTruth compares the warehouse with the simulator's ground
-// truth: every valid record once, in its newest version, with exact
-// amounts; every invalid record in quarantine with its reason; nothing
-// else in either table (quarantine rows without an id are the junk
-// elements, which have no id to compare).
-func checkAgainstTruth(t *testing.T, settlements []warehouse.Settlement, quarantine []warehouse.Quarantined, truth []vendorsim.TruthRecord) {
+// truth (truthcheck.Compare, shared with the local back end), and checks
+// that the truth holds both valid and invalid settlements.
+func checkAgainstTruth(t *testing.T, rows warehouseRows, truth []vendorsim.TruthRecord) {
 	t.Helper()
-	got := map[string]warehouse.Settlement{}
-	for _, s := range settlements {
-		if _, dup := got[s.VendorTxnID]; dup {
-			t.Errorf("settlements holds %s twice", s.VendorTxnID)
-		}
-		got[s.VendorTxnID] = s
-	}
-	quarantined := map[string][]string{} // id -> reasons
-	for _, q := range quarantine {
-		if q.VendorTxnID != nil {
-			quarantined[*q.VendorTxnID] = append(quarantined[*q.VendorTxnID], q.Reason)
-		}
-	}
-	want := map[string]vendorsim.TruthRecord{}
+	truthcheck.Compare(t, truthcheck.FromRows(t, rows.settlements, rows.quarantine, rows.withheld), truth)
 	valid := 0
 	for _, tr := range truth {
-		want[tr.VendorTxnID] = tr
-		row, inSettlements := got[tr.VendorTxnID]
-		reasons, inQuarantine := quarantined[tr.VendorTxnID]
-		if !tr.Valid {
-			if inSettlements {
-				t.Errorf("%s is invalid (%s) but reached settlements", tr.VendorTxnID, tr.Reason)
-			}
-			if !inQuarantine {
-				t.Errorf("%s is invalid (%s) but is not in quarantine", tr.VendorTxnID, tr.Reason)
-			}
-			for _, r := range reasons {
-				if r != tr.Reason {
-					t.Errorf("%s quarantined for %q, want %q", tr.VendorTxnID, r, tr.Reason)
-				}
-			}
-			continue
+		if tr.Valid {
+			valid++
 		}
-		valid++
-		if inQuarantine {
-			t.Errorf("%s is valid but quarantined for %q", tr.VendorTxnID, reasons)
-		}
-		if !inSettlements {
-			t.Errorf("%s (valid, version %d) is missing from settlements", tr.VendorTxnID, tr.Version)
-			continue
-		}
-		updated, err := time.Parse(time.RFC3339Nano, row.UpdatedAt)
-		if err != nil || !updated.Equal(tr.UpdatedAt) {
-			t.Errorf("%s updated_at = %s, want newest %s", tr.VendorTxnID, row.UpdatedAt, tr.UpdatedAt.Format(time.RFC3339Nano))
-		}
-		if !vendorsim.DecimalEqual(row.Amount, tr.Amount) || !vendorsim.DecimalEqual(row.Fee, tr.Fee) {
-			t.Errorf("%s amount, fee = %s, %s, want exactly %s, %s", tr.VendorTxnID, row.Amount, row.Fee, tr.Amount, tr.Fee)
-		}
-		if row.Currency != tr.Currency || row.Status != tr.Status || row.SellerID != tr.SellerID || row.Type != tr.Type {
-			t.Errorf("%s = currency %s status %s seller %s type %s, want %s %s %s %s", tr.VendorTxnID,
-				row.Currency, row.Status, row.SellerID, row.Type, tr.Currency, tr.Status, tr.SellerID, tr.Type)
-		}
-	}
-	for id := range got {
-		if _, ok := want[id]; !ok {
-			t.Errorf("settlements holds %s, which the vendor never listed", id)
-		}
-	}
-	for id := range quarantined {
-		if _, ok := want[id]; !ok {
-			t.Errorf("quarantine holds %s, which the vendor never listed", id)
-		}
-	}
-	if len(got) != valid {
-		t.Errorf("settlements has %d rows, want %d valid records", len(got), valid)
 	}
 	if valid == 0 || valid == len(truth) {
 		t.Errorf("truth has %d valid of %d records: the comparison needs both kinds", valid, len(truth))
