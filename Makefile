@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 TEST_TIMEOUT ?= 25m
 TEST_FLAGS ?= -race -shuffle=on
 
-.PHONY: run build test test-short bench fuzz vet fmt fmt-check check worker tidy-check clean
+.PHONY: run build test test-short test-property bench fuzz vet fmt fmt-check check worker tidy-check clean
 
 build:
 	$(GO) build -o $(BIN) ./launcher
@@ -30,6 +30,12 @@ test:
 
 test-short:
 	$(GO) test -short ./...
+
+## test-property: the batching, order and crash property over many seeded
+## days (make test runs one); SETTLE_PROPERTY_SEED=N reruns a failed one.
+PROPERTY_SEEDS ?= 20
+test-property:
+	SETTLE_PROPERTY_SEEDS=$(PROPERTY_SEEDS) $(GO) test -count=1 -timeout 60m -run 'TestAnyCutAnyOrderAnyCrash' -v ./launcher/
 
 ## bench: a day at the vendor's volume (see README "Benchmarks")
 bench: build
