@@ -11,6 +11,7 @@ import (
 
 	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/pipeline"
+	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
 
@@ -102,5 +103,23 @@ func TestRunOnTheEmulatorsMatchesGroundTruthAndARerunChangesNothing(t *testing.T
 	if diff := cmp.Diff(before, e.rows(t), cmp.AllowUnexported(warehouseRows{})); diff != "" {
 		t.Errorf("the warehouse changed by the rerun (-before +after):\n%s", diff)
 	}
+
+	// The batching property on BigQuery: a replay cut into one window a
+	// chunk (the run used two) changes nothing, and both equal the plain
+	// fold over the raw zone on GCS.
+	cfg.ChunkWindows = 1
+	replay, err := pipeline.Replay(t.Context(), cfg, testOptions(t), cfg.From, cfg.To)
+	if err != nil {
+		t.Fatalf("Replay with one window a chunk: %v (summary %+v)", err, replay)
+	}
+	if replay.Promoted != 0 || replay.Withdrawn != 0 {
+		t.Errorf("replay with another chunk size changed %d rows and withdrew %d, want 0", replay.Promoted, replay.Withdrawn)
+	}
+	after := e.rows(t)
+	if diff := cmp.Diff(before, after, cmp.AllowUnexported(warehouseRows{})); diff != "" {
+		t.Errorf("the warehouse changed by a replay with another chunk size (-before +after):\n%s", diff)
+	}
+	fold := truthcheck.FoldRawZone(t, cfg.RawZone, cfg.Source, cfg.Rules())
+	truthcheck.CompareFold(t, fold, after.settlements, after.withheld)
 	t.Logf("whole test (emulators started before) took %s", time.Since(began).Round(time.Millisecond))
 }
