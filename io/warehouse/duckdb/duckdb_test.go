@@ -3,6 +3,7 @@
 package duckdb_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -105,5 +106,72 @@ func TestFailedStageKeepsPreviousStaging(t *testing.T) {
 	ps, err := w.Promote(ctx, "r-1")
 	if err != nil || ps.Changed() != 1 {
 		t.Errorf("Promote() = %+v, %v; want the 1 row staged before the failed Stages", ps, err)
+	}
+}
+
+// TestOpenMigratesAFileOfTheFirstRelease opens a warehouse file whose
+// tables have the first release's columns: Open adds the new ones, the
+// stored row survives, and the first promote of its version fills in the
+// digest without counting a change of content.
+func TestOpenMigratesAFileOfTheFirstRelease(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "old.duckdb")
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE settlements (vendor_txn_id VARCHAR PRIMARY KEY, order_id VARCHAR, seller_id VARCHAR,
+			type VARCHAR, status VARCHAR, amount DECIMAL(38,9), fee DECIMAL(38,9), currency VARCHAR,
+			created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, settled_at TIMESTAMPTZ, metadata JSON,
+			run_id VARCHAR, raw_ref VARCHAR)`,
+		`CREATE TABLE settlements_quarantine (quarantine_key VARCHAR PRIMARY KEY, vendor_txn_id VARCHAR,
+			reason VARCHAR, raw JSON, run_id VARCHAR, raw_ref VARCHAR, quarantined_at TIMESTAMPTZ)`,
+		`CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, kind VARCHAR, window_start TIMESTAMPTZ,
+			window_end TIMESTAMPTZ, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, fetched BIGINT,
+			duplicates BIGINT, validated BIGINT, quarantined BIGINT, promoted BIGINT, dead_lettered BIGINT,
+			outcome VARCHAR, detail VARCHAR)`,
+		`CREATE TABLE staging_settlements (run_id VARCHAR NOT NULL, vendor_txn_id VARCHAR NOT NULL,
+			order_id VARCHAR, seller_id VARCHAR, type VARCHAR, status VARCHAR, amount DECIMAL(38,9),
+			fee DECIMAL(38,9), currency VARCHAR, created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ NOT NULL,
+			settled_at TIMESTAMPTZ, metadata JSON, row_run_id VARCHAR, raw_ref VARCHAR)`,
+		`CREATE TABLE staging_quarantine (run_id VARCHAR NOT NULL, quarantine_key VARCHAR NOT NULL,
+			vendor_txn_id VARCHAR, reason VARCHAR, raw JSON, row_run_id VARCHAR, raw_ref VARCHAR,
+			quarantined_at TIMESTAMPTZ)`,
+		`INSERT INTO settlements VALUES ('st_1', NULL, 'sel_1', 'fee', 'settled', 12.5, 0, 'EUR',
+			'2026-03-01T09:00:00Z', '2026-03-01T10:00:00Z', NULL, '{}', 'r-old', 'pages/old')`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	w, err := duckdb.Open(t.Context(), path, duckdb.DefaultConfig())
+	if err != nil {
+		t.Fatalf("Open(a first-release file) = %v", err)
+	}
+	defer w.Close()
+	staged := filepath.Join(dir, "s.ndjson")
+	row := `{"vendor_txn_id":"st_1","order_id":null,"seller_id":"sel_1","type":"fee","status":"settled","amount":"12.50","fee":"0.00","currency":"EUR","created_at":"2026-03-01T09:00:00Z","updated_at":"2026-03-01T10:00:00Z","settled_at":null,"metadata":"{}","version_digest":"abcd","run_id":"r-new","raw_ref":"pages/old"}` + "\n"
+	if err := os.WriteFile(staged, []byte(row), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Stage(t.Context(), warehouse.Batch{RunID: "r-new", ValidatedFiles: []string{staged}}); err != nil {
+		t.Fatalf("Stage() = %v", err)
+	}
+	ps, err := w.Promote(t.Context(), "r-new")
+	if err != nil {
+		t.Fatalf("Promote() = %v", err)
+	}
+	if ps != (warehouse.PromoteStats{Updated: 1}) {
+		t.Errorf("Promote() = %+v, want the digest-less stored row updated once, nothing corrected", ps)
+	}
+	rows, err := w.Settlements(t.Context())
+	if err != nil || len(rows) != 1 || rows[0].VersionDigest != "abcd" || rows[0].Amount != "12.5" {
+		t.Errorf("Settlements() = %+v, %v; want st_1 at 12.5 with digest abcd", rows, err)
+	}
+	if err := w.RecordRun(t.Context(), warehouse.Run{RunID: "r-new", Corrected: 2}); err != nil {
+		t.Errorf("RecordRun on a migrated runs table = %v", err)
 	}
 }
