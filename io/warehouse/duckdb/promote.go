@@ -143,18 +143,24 @@ SELECT *, NOT s_newer AND NOT w_newer AS applies, false AS differs FROM cmp`
 
 // markCorrections flags the valid candidates of the same version as the
 // stored row whose content differs from it. run_id, raw_ref and the digest
-// are not content.
+// are not content. The staged rows are joined with settlements on the key
+// inside the subquery: written as one flat join, DuckDB 1.5 compares every
+// staged row with every stored one (a nested loop on the IS DISTINCT
+// conditions; 35 s for 20,000 rows).
 const markCorrections = `
 UPDATE promote_plan AS p SET differs = true
-FROM staging_settlements st, settlements s
-WHERE p.applies AND p.valid AND p.s_same
-	AND st.rowid = p.st_rowid AND s.vendor_txn_id = p.vendor_txn_id
-	AND (st.order_id IS DISTINCT FROM s.order_id OR st.seller_id IS DISTINCT FROM s.seller_id
+FROM (
+	SELECT st.rowid AS rid FROM staging_settlements st
+	JOIN settlements s ON s.vendor_txn_id = st.vendor_txn_id
+	WHERE st.run_id = $1
+		AND (st.order_id IS DISTINCT FROM s.order_id OR st.seller_id IS DISTINCT FROM s.seller_id
 		OR st.type IS DISTINCT FROM s.type OR st.status IS DISTINCT FROM s.status
 		OR st.amount IS DISTINCT FROM s.amount OR st.fee IS DISTINCT FROM s.fee
 		OR st.currency IS DISTINCT FROM s.currency OR st.created_at IS DISTINCT FROM s.created_at
 		OR st.settled_at IS DISTINCT FROM s.settled_at
-		OR CAST(st.metadata AS VARCHAR) IS DISTINCT FROM CAST(s.metadata AS VARCHAR))`
+		OR CAST(st.metadata AS VARCHAR) IS DISTINCT FROM CAST(s.metadata AS VARCHAR))
+) AS d
+WHERE p.st_rowid = d.rid AND p.applies AND p.valid AND p.s_same`
 
 // countPlan counts what the plan will change.
 const countPlan = `
