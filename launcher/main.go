@@ -20,6 +20,8 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/marketplace/settle/pipeline"
 )
 
 // Exit statuses.
@@ -95,7 +97,7 @@ func run(ctx context.Context, args []string) int {
 // fail prints err with what to do next and returns the exit status.
 func fail(cmd string, err error) int {
 	fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
-	if errors.Is(err, errUsage) {
+	if errors.Is(err, errUsage) || errors.Is(err, pipeline.ErrInvalidRange) {
 		return exitUsage
 	}
 	return exitFailure

@@ -160,35 +160,6 @@ func newRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// Range resolves the run's [from, to): To defaults to now minus the
-// vendor's visibility lag, From to the stored watermark minus the
-// lookback. Both fall on whole minutes.
-func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.Time) (from, to time.Time, err error) {
-	to = cfg.To
-	if to.IsZero() {
-		to = now.Add(-cfg.VisibilityLag)
-	}
-	to = to.UTC().Truncate(time.Minute)
-	from = cfg.From
-	if from.IsZero() {
-		wm, _, err := cursorstore.LoadWatermark(ctx, cursors, cfg.Source)
-		if err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("reading watermark: %w", err)
-		}
-		if wm.IsZero() {
-			return time.Time{}, time.Time{}, fmt.Errorf("source %q: %w: pass --from for the first run (RFC 3339, e.g. --from=%s)",
-				cfg.Source, ErrNoWatermark, to.Add(-24*time.Hour).Format(time.RFC3339))
-		}
-		from = wm.Add(-cfg.Lookback)
-	}
-	from = from.UTC().Truncate(time.Minute)
-	if !from.Before(to) {
-		return time.Time{}, time.Time{}, fmt.Errorf("nothing to read: from %s is not before to %s (to is now minus the vendor's %s visibility lag)",
-			from.Format(time.RFC3339), to.Format(time.RFC3339), cfg.VisibilityLag)
-	}
-	return from, to, nil
-}
-
 // Run is one scheduled run: take the lease, ingest [from, to) window by
 // window into the raw zone, process those windows from the raw zone, stage
 // and (unless the volume is out of band) promote, move the watermark, and
@@ -255,7 +226,7 @@ func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
 	opts = opts.withDefaults()
 	if !from.Before(to) {
-		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
 	}
 	b, sum, started, end, err := begin(ctx, cfg, opts, KindReplay, func(*backends, time.Time) (time.Time, time.Time, error) {
 		return from.UTC(), to.UTC(), nil
