@@ -219,10 +219,13 @@ func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 	return finish(ctx, cfg, opts, b, sum, tasks, false, started)
 }
 
-// Replay reprocesses the raw zone of the windows that start in [from, to)
-// with today's transforms and merges the result. It never calls the vendor
-// and never moves a cursor; merging is idempotent, so a replay of data that
-// is already right changes nothing.
+// Replay reprocesses the raw zone of every window that overlaps [from, to)
+// (whole, also a clipped window that starts before from) with today's
+// transforms and merges the result. It never calls the vendor and never
+// moves a cursor; merging is idempotent, so a replay of data that is
+// already right changes nothing. A raw zone that does not hold what
+// ingestion landed fails it with a *DamagedRawZoneError before anything is
+// processed.
 func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
 	opts = opts.withDefaults()
 	if !from.Before(to) {
@@ -235,11 +238,18 @@ func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (
 		return sum, err
 	}
 	defer end()
-	objects, err := rawzone.ListWindowPages(ctx, b.raw, cfg.Source, from, to)
+	// Every window that overlaps [from, to), whole, checked against what
+	// ingestion recorded before anything is processed.
+	windows, err := replayWindows(ctx, cfg, b, sum.From, sum.To)
 	if err != nil {
-		return sum, fmt.Errorf("listing raw zone for replay: %w", err)
+		return recordFailure(ctx, b, opts, sum, started, err)
 	}
-	opts.Logger.Info("replaying raw zone", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyObjects, len(objects))
+	sum.Windows = len(windows)
+	objects, err := verifiedObjects(ctx, cfg, opts, b, sum.RunID, windows)
+	if err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
+	opts.Logger.Info("replaying raw zone", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyWindows, len(windows), logKeyObjects, len(objects))
 	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), false); err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)
 	}
@@ -320,14 +330,14 @@ func finish(ctx context.Context, cfg Config, opts Options, b *backends, sum Summ
 			return recordFailure(ctx, b, opts, sum, started, err)
 		}
 	}
-	var objects []string
+	windows := make([]rawWindow, 0, len(tasks))
 	for _, t := range tasks {
 		w := t.Window()
-		names, err := b.raw.List(ctx, rawzone.WindowPrefix(t.Source, w.Start, w.End))
-		if err != nil {
-			return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("listing raw zone of window %s: %w", w, err))
-		}
-		objects = append(objects, names...)
+		windows = append(windows, rawWindow{Start: w.Start, End: w.End})
+	}
+	objects, err := verifiedObjects(ctx, cfg, opts, b, sum.RunID, windows)
+	if err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
 	}
 	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), volumeGate); err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)
