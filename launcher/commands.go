@@ -158,6 +158,37 @@ func cmdReplay(ctx context.Context, args []string) int {
 	return report("replay", sum, err)
 }
 
+func cmdRefetch(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("settle refetch", flag.ContinueOnError)
+	var c commonFlags
+	var from, to time.Time
+	var ro pipeline.RefetchOptions
+	addCommon(fs, &c)
+	fs.Var(timeFlag{&from}, "from", "refetch damaged windows that overlap [--from, --to), RFC 3339 (required)")
+	fs.Var(timeFlag{&to}, "to", "end of the range, RFC 3339 (required)")
+	fs.BoolVar(&ro.All, "all", false, "re-read every window of the range, not only the damaged ones")
+	fs.BoolVar(&ro.DryRun, "dry-run", false, "print what it would do and do nothing")
+	if err := parse(fs, args); err != nil {
+		return fail("refetch", err)
+	}
+	if from.IsZero() || to.IsZero() {
+		return fail("refetch", fmt.Errorf("--from and --to are required: %w", errUsage))
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return fail("refetch", err)
+	}
+	if cfg.VendorURL == "" && !ro.DryRun {
+		return fail("refetch", fmt.Errorf("--vendor-url is required: %w", errUsage))
+	}
+	ro.Plan = os.Stdout
+	sum, err := pipeline.Refetch(ctx, cfg, pipeline.Options{Logger: c.logger(), Progress: c.progress()}, from, to, ro)
+	if err == nil && sum.RunID == "" {
+		return exitOK // a dry run, or nothing to refetch: the plan said so
+	}
+	return report("refetch", sum, err)
+}
+
 func cmdRedrive(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("settle redrive", flag.ContinueOnError)
 	var c commonFlags
@@ -354,7 +385,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	if !s.From.IsZero() {
 		fmt.Fprintf(tw, "  range\t%s .. %s (%d windows)\n", s.From.Format(time.RFC3339), s.To.Format(time.RFC3339), s.Windows)
 	}
-	if s.Kind == pipeline.KindRun || s.Kind == pipeline.KindRedrive {
+	if s.Kind == pipeline.KindRun || s.Kind == pipeline.KindRedrive || s.Kind == pipeline.KindRefetch {
 		fmt.Fprintf(tw, "  windows\t%d done, %d parked\n", s.WindowsDone, s.WindowsParked)
 		fmt.Fprintf(tw, "  fetched\t%d pages, %d records, %d requests\n", s.PagesLanded, s.RecordsLanded, s.Requests)
 	}
