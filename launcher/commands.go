@@ -248,14 +248,14 @@ func cmdDeadLetters(ctx context.Context, args []string) int {
 	fmt.Fprintln(w, "WINDOW\tSTATE\tPAGE\tATTEMPTS\tLAST FAILURE\tLAST ERROR")
 	isParked := map[string]bool{}
 	for _, p := range parked {
-		isParked[p.Start.Format(time.RFC3339)+p.End.Format(time.RFC3339)] = true
+		isParked[p.Start.Format(time.RFC3339Nano)+p.End.Format(time.RFC3339Nano)] = true
 	}
 	for _, d := range dls {
 		state := "redriven"
-		if isParked[d.WindowStart.UTC().Format(time.RFC3339)+d.WindowEnd.UTC().Format(time.RFC3339)] {
+		if isParked[d.WindowStart.UTC().Format(time.RFC3339Nano)+d.WindowEnd.UTC().Format(time.RFC3339Nano)] {
 			state = "PARKED"
 		}
-		fmt.Fprintf(w, "%s/%s\t%s\t%d\t%d\t%s\t%s\n", d.WindowStart.UTC().Format(time.RFC3339), d.WindowEnd.UTC().Format(time.RFC3339),
+		fmt.Fprintf(w, "%s/%s\t%s\t%d\t%d\t%s\t%s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano),
 			state, d.Page, d.Attempts, d.LastFailure.UTC().Format(time.RFC3339), oneLine(d.LastError, 120))
 	}
 	w.Flush()
@@ -312,7 +312,7 @@ func cmdRuns(ctx context.Context, args []string) int {
 	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tFETCHED\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tPARKED\tOUTCOME\tDETAIL")
 	for _, r := range runs {
 		fmt.Fprintf(w, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Kind,
-			r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339),
+			r.WindowStart.UTC().Format(time.RFC3339Nano), r.WindowEnd.UTC().Format(time.RFC3339Nano),
 			r.Fetched, r.Duplicates, r.Validated, r.Quarantined, r.Promoted, r.DeadLettered, r.Outcome, oneLine(r.Detail, 100))
 	}
 	w.Flush()
@@ -383,7 +383,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\n%s %s\t%s\n", s.Kind, s.RunID, strings.ToUpper(s.Outcome))
 	if !s.From.IsZero() {
-		fmt.Fprintf(tw, "  range\t%s .. %s (%d windows)\n", s.From.Format(time.RFC3339), s.To.Format(time.RFC3339), s.Windows)
+		fmt.Fprintf(tw, "  range\t%s .. %s (%d windows)\n", s.From.Format(time.RFC3339Nano), s.To.Format(time.RFC3339Nano), s.Windows)
 	}
 	if s.Kind == pipeline.KindRun || s.Kind == pipeline.KindRedrive || s.Kind == pipeline.KindRefetch {
 		fmt.Fprintf(tw, "  windows\t%d done, %d parked\n", s.WindowsDone, s.WindowsParked)
@@ -404,7 +404,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d window(s)\n", len(s.DeadLetters))
 	for _, d := range s.DeadLetters {
-		fmt.Fprintf(tw, "    %s/%s\tpage %d after %d attempts: %s\n", d.WindowStart.UTC().Format(time.RFC3339), d.WindowEnd.UTC().Format(time.RFC3339), d.Page, d.Attempts, oneLine(d.LastError, 100))
+		fmt.Fprintf(tw, "    %s/%s\tpage %d after %d attempts: %s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano), d.Page, d.Attempts, oneLine(d.LastError, 100))
 	}
 	held := "no"
 	if s.Held {
