@@ -371,7 +371,7 @@ func report(cmd string, sum pipeline.Summary, err error) int {
 			return exitLeaseHeld
 		}
 		code := fail(cmd, err)
-		if code == exitFailure {
+		if code == exitFailure && !errors.Is(err, pipeline.ErrRawZoneDamaged) {
 			fmt.Fprintln(os.Stderr, "Nothing promoted by this run is lost: pages already in the raw zone stay there and a rerun resumes from the cursors. Fix the cause above and run the same command again.")
 		}
 		return code
