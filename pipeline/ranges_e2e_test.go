@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,5 +311,53 @@ func TestReplayOfWindowsLandedBeforeObjectsWereRecordedStillChecksHashes(t *test
 	_, err = pipeline.Replay(t.Context(), e.cfg, quietOptions(), simFrom, simFrom.Add(2*time.Hour))
 	if !errors.Is(err, pipeline.ErrRawZoneDamaged) || !strings.Contains(err.Error(), truncated) || !strings.Contains(err.Error(), altered) {
 		t.Errorf("Replay over damaged unrecorded windows = %v, want ErrRawZoneDamaged naming %s and %s", err, truncated, altered)
+	}
+}
+
+func TestANewChainAdoptsTheObjectsOfAWindowLandedBeforeTheyWereRecorded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	e := newE2E(t, 1, 1000, vendorsim.NoFaults())
+	e.cfg.PageSize = 100
+	e.run(t)
+	key := cursorstore.WindowKey(e.cfg.Source, simFrom, simFrom.Add(time.Hour))
+	cursors, err := cursorstore.Open(t.Context(), e.cfg.CursorStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cursors.Close()
+	st, v, err := cursorstore.LoadWindow(t.Context(), cursors, key)
+	if err != nil || len(st.Objects) < 2 {
+		t.Fatalf("window state %+v, %v: want the landed objects recorded", st, err)
+	}
+	landed := st.Objects
+	st.Objects = nil // as an older settle left it
+	if _, err := cursorstore.SaveWindow(t.Context(), cursors, key, v, st); err != nil {
+		t.Fatal(err)
+	}
+	// A later run (another epoch) reads the window again in a new chain.
+	later := e.cfg
+	later.From = simFrom.Add(-time.Hour)
+	if _, err := pipeline.Run(t.Context(), later, quietOptions()); err != nil {
+		t.Fatalf("later run: %v", err)
+	}
+	st, _, err = cursorstore.LoadWindow(t.Context(), cursors, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range landed {
+		if !slices.Contains(st.Objects, f) {
+			t.Errorf("the new chain did not adopt %s: record %q", f, st.Objects)
+		}
+	}
+	// So a deletion of an adopted object is seen.
+	gone := rawzone.WindowPrefix(e.cfg.Source, simFrom, simFrom.Add(time.Hour)) + landed[1]
+	if err := os.Remove(filepath.Join(strings.TrimPrefix(e.cfg.RawZone, "file://"), filepath.FromSlash(gone))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.Replay(t.Context(), e.cfg, quietOptions(), simFrom, simFrom.Add(time.Hour))
+	if !errors.Is(err, pipeline.ErrRawZoneDamaged) || !strings.Contains(err.Error(), gone) {
+		t.Errorf("Replay after deleting an adopted object = %v, want ErrRawZoneDamaged naming %s", err, gone)
 	}
 }

@@ -137,10 +137,15 @@ func reopenForRefetch(ctx context.Context, cfg Config, opts Options, b *backends
 	if epoch == "" {
 		epoch = newEpoch
 	}
-	objects := slices.DeleteFunc(slices.Clone(st.Objects), func(f string) bool { return drop[f] })
-	if st.Objects != nil && objects == nil {
-		objects = []string{}
+	recorded := st.Objects
+	if recorded == nil {
+		// Landed before objects were recorded: adopt what is there now
+		// (the damaged objects were just moved aside).
+		if recorded, err = rawzone.WindowObjects(ctx, b.raw, cfg.Source, w.Start, w.End); err != nil {
+			return "", err
+		}
 	}
+	objects := slices.DeleteFunc(slices.Clone(recorded), func(f string) bool { return drop[f] })
 	next := cursorstore.WindowState{
 		Status:        cursorstore.StatusOpen,
 		Epoch:         epoch,

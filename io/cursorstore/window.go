@@ -58,8 +58,9 @@ type WindowState struct {
 	// it (a listed object that is gone is a deleted page). A new chain
 	// carries it over; only `settle refetch` drops entries, those of the
 	// damaged objects it moved aside. Nil for windows landed before it
-	// was recorded: their deletions cannot be detected. A few hundred
-	// entries per hour window at the vendor's volume.
+	// was recorded: their deletions cannot be detected until a new chain
+	// (or a refetch) adopts the objects the raw zone holds then. A few
+	// hundred entries per hour window at the vendor's volume.
 	Objects []string `json:"objects,omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package rawzone
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -99,4 +100,24 @@ func CheckPage(ref PageRef, data []byte) (PageObject, error) {
 			p.Page, p.Source, p.WindowStart.Format(time.RFC3339Nano), p.WindowEnd.Format(time.RFC3339Nano))
 	}
 	return p, nil
+}
+
+// WindowObjects returns the file names (the part after WindowPrefix) of the
+// page objects of window [start, end) of source, sorted: what a window
+// state's record of landed objects holds.
+func WindowObjects(ctx context.Context, s Store, source string, start, end time.Time) ([]string, error) {
+	prefix := WindowPrefix(source, start, end)
+	names, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing objects of window %s: %w", prefix, err)
+	}
+	out := []string{}
+	for _, n := range names {
+		r, err := ParsePageRef(n)
+		if err != nil || r.Source != source || !r.Start.Equal(start.UTC()) || !r.End.Equal(end.UTC()) {
+			continue
+		}
+		out = append(out, n[len(prefix):])
+	}
+	return out, nil
 }

@@ -187,6 +187,13 @@ func (fn *readPagesFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker,
 		if st.Status == cursorstore.StatusOpen {
 			log.Infof(ctx, "window %s: chain left open by run %q; reading it again from its first page for run %q", key, st.Epoch, task.Epoch)
 		}
+		if st.Objects == nil && st.Status != "" {
+			// Landed before objects were recorded: adopt what the raw zone
+			// holds now, so that a later deletion of those pages is seen.
+			if st.Objects, err = rawzone.WindowObjects(ctx, fn.raw, task.Source, w.Start, w.End); err != nil {
+				return fmt.Errorf("window %s: %w", key, err)
+			}
+		}
 		st = cursorstore.WindowState{
 			Status:        cursorstore.StatusOpen,
 			Epoch:         task.Epoch,
