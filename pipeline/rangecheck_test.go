@@ -82,3 +82,23 @@ func TestRangeRefusesAToInsideTheVisibilityLag(t *testing.T) {
 		t.Errorf("Range(--from after --to) = %v, want ErrInvalidRange", err)
 	}
 }
+
+func TestWindowsClipOnlyTheFirstAndLastToExactBounds(t *testing.T) {
+	from := time.Date(2026, 12, 1, 5, 0, 17, 250_000_000, time.UTC)
+	to := time.Date(2026, 12, 1, 7, 0, 56, 0, time.UTC)
+	got := pipeline.Windows(from, to, time.Hour)
+	want := [][2]time.Time{
+		{from, time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC), to},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Windows = %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i][0].Equal(want[i][0]) || !got[i][1].Equal(want[i][1]) {
+			t.Errorf("window %d = %s .. %s, want %s .. %s", i, got[i][0].Format(time.RFC3339Nano), got[i][1].Format(time.RFC3339Nano),
+				want[i][0].Format(time.RFC3339Nano), want[i][1].Format(time.RFC3339Nano))
+		}
+	}
+}
