@@ -158,6 +158,37 @@ func cmdReplay(ctx context.Context, args []string) int {
 	return report("replay", sum, err)
 }
 
+func cmdRefetch(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("settle refetch", flag.ContinueOnError)
+	var c commonFlags
+	var from, to time.Time
+	var ro pipeline.RefetchOptions
+	addCommon(fs, &c)
+	fs.Var(timeFlag{&from}, "from", "refetch damaged windows that overlap [--from, --to), RFC 3339 (required)")
+	fs.Var(timeFlag{&to}, "to", "end of the range, RFC 3339 (required)")
+	fs.BoolVar(&ro.All, "all", false, "re-read every window of the range, not only the damaged ones")
+	fs.BoolVar(&ro.DryRun, "dry-run", false, "print what it would do and do nothing")
+	if err := parse(fs, args); err != nil {
+		return fail("refetch", err)
+	}
+	if from.IsZero() || to.IsZero() {
+		return fail("refetch", fmt.Errorf("--from and --to are required: %w", errUsage))
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return fail("refetch", err)
+	}
+	if cfg.VendorURL == "" && !ro.DryRun {
+		return fail("refetch", fmt.Errorf("--vendor-url is required: %w", errUsage))
+	}
+	ro.Plan = os.Stdout
+	sum, err := pipeline.Refetch(ctx, cfg, pipeline.Options{Logger: c.logger(), Progress: c.progress()}, from, to, ro)
+	if err == nil && sum.RunID == "" {
+		return exitOK // a dry run, or nothing to refetch: the plan said so
+	}
+	return report("refetch", sum, err)
+}
+
 func cmdRedrive(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("settle redrive", flag.ContinueOnError)
 	var c commonFlags
@@ -217,14 +248,14 @@ func cmdDeadLetters(ctx context.Context, args []string) int {
 	fmt.Fprintln(w, "WINDOW\tSTATE\tPAGE\tATTEMPTS\tLAST FAILURE\tLAST ERROR")
 	isParked := map[string]bool{}
 	for _, p := range parked {
-		isParked[p.Start.Format(time.RFC3339)+p.End.Format(time.RFC3339)] = true
+		isParked[p.Start.Format(time.RFC3339Nano)+p.End.Format(time.RFC3339Nano)] = true
 	}
 	for _, d := range dls {
 		state := "redriven"
-		if isParked[d.WindowStart.UTC().Format(time.RFC3339)+d.WindowEnd.UTC().Format(time.RFC3339)] {
+		if isParked[d.WindowStart.UTC().Format(time.RFC3339Nano)+d.WindowEnd.UTC().Format(time.RFC3339Nano)] {
 			state = "PARKED"
 		}
-		fmt.Fprintf(w, "%s/%s\t%s\t%d\t%d\t%s\t%s\n", d.WindowStart.UTC().Format(time.RFC3339), d.WindowEnd.UTC().Format(time.RFC3339),
+		fmt.Fprintf(w, "%s/%s\t%s\t%d\t%d\t%s\t%s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano),
 			state, d.Page, d.Attempts, d.LastFailure.UTC().Format(time.RFC3339), oneLine(d.LastError, 120))
 	}
 	w.Flush()
@@ -281,7 +312,7 @@ func cmdRuns(ctx context.Context, args []string) int {
 	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tFETCHED\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tCORRECTED\tWITHDRAWN\tPARKED\tOUTCOME\tDETAIL")
 	for _, r := range runs {
 		fmt.Fprintf(w, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Kind,
-			r.WindowStart.UTC().Format(time.RFC3339), r.WindowEnd.UTC().Format(time.RFC3339),
+			r.WindowStart.UTC().Format(time.RFC3339Nano), r.WindowEnd.UTC().Format(time.RFC3339Nano),
 			r.Fetched, r.Duplicates, r.Validated, r.Quarantined, r.Promoted, r.Corrected, r.Withdrawn,
 			r.DeadLettered, r.Outcome, oneLine(r.Detail, 100))
 	}
@@ -341,7 +372,7 @@ func report(cmd string, sum pipeline.Summary, err error) int {
 			return exitLeaseHeld
 		}
 		code := fail(cmd, err)
-		if code == exitFailure {
+		if code == exitFailure && !errors.Is(err, pipeline.ErrRawZoneDamaged) {
 			fmt.Fprintln(os.Stderr, "Nothing promoted by this run is lost: pages already in the raw zone stay there and a rerun resumes from the cursors. Fix the cause above and run the same command again.")
 		}
 		return code
@@ -353,9 +384,9 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\n%s %s\t%s\n", s.Kind, s.RunID, strings.ToUpper(s.Outcome))
 	if !s.From.IsZero() {
-		fmt.Fprintf(tw, "  range\t%s .. %s (%d windows)\n", s.From.Format(time.RFC3339), s.To.Format(time.RFC3339), s.Windows)
+		fmt.Fprintf(tw, "  range\t%s .. %s (%d windows)\n", s.From.Format(time.RFC3339Nano), s.To.Format(time.RFC3339Nano), s.Windows)
 	}
-	if s.Kind == pipeline.KindRun || s.Kind == pipeline.KindRedrive {
+	if s.Kind == pipeline.KindRun || s.Kind == pipeline.KindRedrive || s.Kind == pipeline.KindRefetch {
 		fmt.Fprintf(tw, "  windows\t%d done, %d parked\n", s.WindowsDone, s.WindowsParked)
 		fmt.Fprintf(tw, "  fetched\t%d pages, %d records, %d requests\n", s.PagesLanded, s.RecordsLanded, s.Requests)
 	}
@@ -380,7 +411,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d window(s)\n", len(s.DeadLetters))
 	for _, d := range s.DeadLetters {
-		fmt.Fprintf(tw, "    %s/%s\tpage %d after %d attempts: %s\n", d.WindowStart.UTC().Format(time.RFC3339), d.WindowEnd.UTC().Format(time.RFC3339), d.Page, d.Attempts, oneLine(d.LastError, 100))
+		fmt.Fprintf(tw, "    %s/%s\tpage %d after %d attempts: %s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano), d.Page, d.Attempts, oneLine(d.LastError, 100))
 	}
 	held := "no"
 	if s.Held {

@@ -1,10 +1,12 @@
 // Command settle ingests the payments vendor's settlements into the
 // warehouse: run (scheduled), replay (reprocess the raw zone), redrive
-// (retry parked windows), deadletters, promote (a held batch), runs (the
-// ledger) and vendorsim (the vendor simulator).
+// (retry parked windows), refetch (repair damaged windows), deadletters,
+// promote (a held batch), runs (the ledger) and vendorsim (the vendor
+// simulator).
 //
 // Exit status: 0 everything promoted; 2 needs attention (dead letters or a
-// held batch; see the summary); 3 another run holds the lease; 1 failure.
+// held batch; see the summary); 3 another run holds the lease; 1 failure;
+// 64 usage (also a range that cannot be read as asked).
 package main
 
 import (
@@ -20,6 +22,8 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/marketplace/settle/pipeline"
 )
 
 // Exit statuses.
@@ -37,6 +41,8 @@ Usage:
   settle run         [flags]   ingest, process and promote a range of windows (default: since the watermark)
   settle replay      --from T --to T [flags]   reprocess the raw zone of those windows; never calls the vendor
   settle redrive     [flags]   retry parked windows from their stored cursor, then process and promote them
+  settle refetch     --from T --to T [--all] [--dry-run] [flags]
+                               read damaged windows again from the vendor (moves damaged raw objects aside), then process and promote
   settle deadletters [flags]   list parked windows and their dead letters
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
@@ -75,6 +81,7 @@ func run(ctx context.Context, args []string) int {
 		"launch":      cmdLaunch,
 		"replay":      cmdReplay,
 		"redrive":     cmdRedrive,
+		"refetch":     cmdRefetch,
 		"deadletters": cmdDeadLetters,
 		"promote":     cmdPromote,
 		"runs":        cmdRuns,
@@ -95,7 +102,7 @@ func run(ctx context.Context, args []string) int {
 // fail prints err with what to do next and returns the exit status.
 func fail(cmd string, err error) int {
 	fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
-	if errors.Is(err, errUsage) {
+	if errors.Is(err, errUsage) || errors.Is(err, pipeline.ErrInvalidRange) {
 		return exitUsage
 	}
 	return exitFailure

@@ -183,7 +183,7 @@ func (c Config) Validate() error {
 		bad("retry budget %v / max attempts %d: want both positive", c.RetryBudget, c.MaxAttempts)
 	}
 	if !c.From.IsZero() && !c.To.IsZero() && !c.From.Before(c.To) {
-		bad("from %s is not before to %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339))
+		bad("from %s is not before to %s: %w", c.From.Format(time.RFC3339Nano), c.To.Format(time.RFC3339Nano), ErrInvalidRange)
 	}
 	for name, v := range map[string]string{"raw zone": c.RawZone, "cursor store": c.CursorStore, "warehouse": c.Warehouse, "staging": c.Staging} {
 		if v == "" {

@@ -192,10 +192,15 @@ func readRecords(ctx context.Context, raw rawzone.Store, name string) ([]json.Ra
 	}
 	obj, err := rawzone.DecodePage(data)
 	if err != nil {
-		return nil, &badPageError{raw: data, reason: parse.ReasonPageUnparseable, err: err}
+		// Only valid gzip'd JSON is ever written: the object was damaged
+		// after it landed. Never quarantine it as the vendor's bad data.
+		return nil, fmt.Errorf("reading raw object %s: %w: %w", name, rawzone.ErrDamaged, err)
 	}
 	env, err := vendorapi.ParsePage(obj.Body)
 	if err != nil {
+		if !intactBody(name, obj.Body) {
+			return nil, fmt.Errorf("reading raw object %s: body does not hash to its name: %w", name, rawzone.ErrDamaged)
+		}
 		return nil, &badPageError{raw: obj.Body, reason: parse.ReasonPageUnparseable, err: err}
 	}
 	return env.Records, nil

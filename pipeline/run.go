@@ -164,35 +164,6 @@ func newRunID(now time.Time) string {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// Range resolves the run's [from, to): To defaults to now minus the
-// vendor's visibility lag, From to the stored watermark minus the
-// lookback. Both fall on whole minutes.
-func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.Time) (from, to time.Time, err error) {
-	to = cfg.To
-	if to.IsZero() {
-		to = now.Add(-cfg.VisibilityLag)
-	}
-	to = to.UTC().Truncate(time.Minute)
-	from = cfg.From
-	if from.IsZero() {
-		wm, _, err := cursorstore.LoadWatermark(ctx, cursors, cfg.Source)
-		if err != nil {
-			return time.Time{}, time.Time{}, fmt.Errorf("reading watermark: %w", err)
-		}
-		if wm.IsZero() {
-			return time.Time{}, time.Time{}, fmt.Errorf("source %q: %w: pass --from for the first run (RFC 3339, e.g. --from=%s)",
-				cfg.Source, ErrNoWatermark, to.Add(-24*time.Hour).Format(time.RFC3339))
-		}
-		from = wm.Add(-cfg.Lookback)
-	}
-	from = from.UTC().Truncate(time.Minute)
-	if !from.Before(to) {
-		return time.Time{}, time.Time{}, fmt.Errorf("nothing to read: from %s is not before to %s (to is now minus the vendor's %s visibility lag)",
-			from.Format(time.RFC3339), to.Format(time.RFC3339), cfg.VisibilityLag)
-	}
-	return from, to, nil
-}
-
 // Run is one scheduled run: take the lease, ingest [from, to) window by
 // window into the raw zone, process those windows from the raw zone, stage
 // and (unless the volume is out of band) promote, move the watermark, and
@@ -252,14 +223,17 @@ func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 	return finish(ctx, cfg, opts, b, sum, tasks, false, started)
 }
 
-// Replay reprocesses the raw zone of the windows that start in [from, to)
-// with today's transforms and merges the result. It never calls the vendor
-// and never moves a cursor; merging is idempotent, so a replay of data that
-// is already right changes nothing.
+// Replay reprocesses the raw zone of every window that overlaps [from, to)
+// (whole, also a clipped window that starts before from) with today's
+// transforms and merges the result. It never calls the vendor and never
+// moves a cursor; merging is idempotent, so a replay of data that is
+// already right changes nothing. A raw zone that does not hold what
+// ingestion landed fails it with a *DamagedRawZoneError before anything is
+// processed.
 func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
 	opts = opts.withDefaults()
 	if !from.Before(to) {
-		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
 	}
 	b, sum, started, end, err := begin(ctx, cfg, opts, KindReplay, func(*backends, time.Time) (time.Time, time.Time, error) {
 		return from.UTC(), to.UTC(), nil
@@ -268,11 +242,18 @@ func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (
 		return sum, err
 	}
 	defer end()
-	objects, err := rawzone.ListWindowPages(ctx, b.raw, cfg.Source, from, to)
+	// Every window that overlaps [from, to), whole, checked against what
+	// ingestion recorded before anything is processed.
+	windows, err := replayWindows(ctx, cfg, b, sum.From, sum.To)
 	if err != nil {
-		return sum, fmt.Errorf("listing raw zone for replay: %w", err)
+		return recordFailure(ctx, b, opts, sum, started, err)
 	}
-	opts.Logger.Info("replaying raw zone", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyObjects, len(objects))
+	sum.Windows = len(windows)
+	objects, err := verifiedObjects(ctx, cfg, opts, b, sum.RunID, windows)
+	if err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
+	opts.Logger.Info("replaying raw zone", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyWindows, len(windows), logKeyObjects, len(objects))
 	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), false); err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)
 	}
@@ -354,14 +335,14 @@ func finish(ctx context.Context, cfg Config, opts Options, b *backends, sum Summ
 			return recordFailure(ctx, b, opts, sum, started, err)
 		}
 	}
-	var objects []string
+	windows := make([]rawWindow, 0, len(tasks))
 	for _, t := range tasks {
 		w := t.Window()
-		names, err := b.raw.List(ctx, rawzone.WindowPrefix(t.Source, w.Start, w.End))
-		if err != nil {
-			return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("listing raw zone of window %s: %w", w, err))
-		}
-		objects = append(objects, names...)
+		windows = append(windows, rawWindow{Start: w.Start, End: w.End})
+	}
+	objects, err := verifiedObjects(ctx, cfg, opts, b, sum.RunID, windows)
+	if err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
 	}
 	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), volumeGate); err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -48,12 +50,50 @@ type WindowState struct {
 	// range resumes this one.
 	Epoch     string    `json:"epoch,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Objects lists, in landing order and without repeats, the file name
+	// (the part after the window's prefix, "page-00042-<hash>.json.gz") of
+	// every raw page object ingestion landed for this window, of every
+	// chain and epoch: a window re-read later lands more pages, and all of
+	// them stay valid vendor data. Processing checks the raw zone against
+	// it (a listed object that is gone is a deleted page). A new chain
+	// carries it over; only `settle refetch` drops entries, those of the
+	// damaged objects it moved aside. Nil for windows landed before it
+	// was recorded: their deletions cannot be detected until a new chain
+	// (or a refetch) adopts the objects the raw zone holds then. A few
+	// hundred entries per hour window at the vendor's volume.
+	Objects []string `json:"objects,omitempty"`
+}
+
+// AddObject records the landed object file name, once.
+func (w *WindowState) AddObject(file string) {
+	if !slices.Contains(w.Objects, file) {
+		w.Objects = append(w.Objects, file)
+	}
 }
 
 // WindowKey returns the key of a window's state:
-// "window/<source>/<start RFC3339>_<end RFC3339>", times in UTC.
+// "window/<source>/<start RFC3339>_<end RFC3339>", times in UTC with the
+// fraction of a second when they have one (RFC3339Nano), so windows with
+// sub-second bounds never share a key; a whole-second bound is written as
+// before.
 func WindowKey(source string, start, end time.Time) string {
-	return "window/" + source + "/" + start.UTC().Format(time.RFC3339) + "_" + end.UTC().Format(time.RFC3339)
+	return "window/" + source + "/" + start.UTC().Format(time.RFC3339Nano) + "_" + end.UTC().Format(time.RFC3339Nano)
+}
+
+// ParseWindowKey returns the source and bounds of a key WindowKey made.
+func ParseWindowKey(key string) (source string, start, end time.Time, err error) {
+	rest, ok := strings.CutPrefix(key, "window/")
+	src, bounds, ok2 := strings.Cut(rest, "/")
+	a, b, ok3 := strings.Cut(bounds, "_")
+	if !ok || !ok2 || !ok3 {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("window key %q: want window/<source>/<start>_<end>", key)
+	}
+	start, err1 := time.Parse(time.RFC3339Nano, a)
+	end, err2 := time.Parse(time.RFC3339Nano, b)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", time.Time{}, time.Time{}, fmt.Errorf("window key %q: %w", key, err)
+	}
+	return src, start.UTC(), end.UTC(), nil
 }
 
 // LoadWindow reads the window state at key. An absent window yields the zero

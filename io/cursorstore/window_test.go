@@ -2,6 +2,7 @@ package cursorstore_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +14,31 @@ func TestWindowKey(t *testing.T) {
 	got := cursorstore.WindowKey("vendor-a", start, start.Add(time.Hour))
 	if want := "window/vendor-a/2024-03-10T12:00:00Z_2024-03-10T13:00:00Z"; got != want {
 		t.Errorf("WindowKey = %q, want %q", got, want)
+	}
+	// Sub-second bounds are kept exactly: two windows never share a key.
+	a := time.Date(2026, 12, 1, 5, 0, 17, 250_000_000, time.UTC)
+	b := time.Date(2026, 12, 1, 5, 0, 56, 0, time.UTC)
+	got = cursorstore.WindowKey("vendor-a", a, b)
+	if want := "window/vendor-a/2026-12-01T05:00:17.25Z_2026-12-01T05:00:56Z"; got != want {
+		t.Errorf("WindowKey = %q, want %q", got, want)
+	}
+	if other := cursorstore.WindowKey("vendor-a", a.Add(-250*time.Millisecond), b); other == got {
+		t.Errorf("windows starting 250 ms apart share the key %q", got)
+	}
+	src, start, end, err := cursorstore.ParseWindowKey(got)
+	if err != nil || src != "vendor-a" || !start.Equal(a) || !end.Equal(b) {
+		t.Errorf("ParseWindowKey(%q) = %q, %s, %s, %v; want vendor-a, %s, %s", got, src, start, end, err, a, b)
+	}
+}
+
+func TestAddObjectKeepsLandingOrderWithoutRepeats(t *testing.T) {
+	var w cursorstore.WindowState
+	for _, f := range []string{"page-00000-a.json.gz", "page-00001-b.json.gz", "page-00000-a.json.gz", "page-00000-c.json.gz"} {
+		w.AddObject(f)
+	}
+	want := []string{"page-00000-a.json.gz", "page-00001-b.json.gz", "page-00000-c.json.gz"}
+	if !slices.Equal(w.Objects, want) {
+		t.Errorf("Objects = %q, want %q", w.Objects, want)
 	}
 }
 

@@ -34,8 +34,9 @@ type PageObject struct {
 	// Source names the vendor feed ("settlements"); one path segment of
 	// letters, digits, '-', '_' and '.', not starting with '.'.
 	Source string `json:"source"`
-	// WindowStart and WindowEnd are the window's updated_gte and updated_lt.
-	// Both must fall on a whole minute; they are stored in UTC.
+	// WindowStart and WindowEnd are the window's updated_gte and updated_lt,
+	// exact to the nanosecond; they are stored in UTC. A bound on a whole
+	// minute keeps the minute-granular name segment (see WindowPrefix).
 	WindowStart time.Time `json:"window_start"`
 	WindowEnd   time.Time `json:"window_end"`
 	// Page is the 0-based position of this page in its chain.
@@ -80,10 +81,6 @@ func checkSource(source string) error {
 }
 
 func checkWindow(start, end time.Time) error {
-	if start.Truncate(time.Minute) != start || end.Truncate(time.Minute) != end {
-		return fmt.Errorf("window %s-%s: bounds must fall on whole minutes: %w",
-			start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano), ErrInvalidPage)
-	}
 	if !start.Before(end) {
 		return fmt.Errorf("window %s-%s: start is not before end: %w",
 			start.Format(time.RFC3339), end.Format(time.RFC3339), ErrInvalidPage)
@@ -109,7 +106,7 @@ func WindowPrefix(source string, start, end time.Time) string {
 }
 
 func windowSegment(start, end time.Time) string {
-	return "window=" + start.UTC().Format(windowLayout) + "-" + end.UTC().Format(windowLayout)
+	return "window=" + formatBound(start) + "-" + formatBound(end)
 }
 
 // PageName returns the object name of page p, which depends only on its
@@ -563,14 +560,14 @@ func parseWindowSegment(seg string) (start, end time.Time, err error) {
 		return time.Time{}, time.Time{}, errors.New("bad window segment")
 	}
 	a, b, ok := strings.Cut(w, "-")
-	if !ok || len(a) != len(windowLayout) || len(b) != len(windowLayout) {
+	if !ok {
 		return time.Time{}, time.Time{}, errors.New("bad window segment")
 	}
-	if start, err = time.Parse(windowLayout, a); err != nil {
-		return time.Time{}, time.Time{}, errors.New("bad window start")
+	if start, err = parseBound(a); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("bad window start: %w", err)
 	}
-	if end, err = time.Parse(windowLayout, b); err != nil {
-		return time.Time{}, time.Time{}, errors.New("bad window end")
+	if end, err = parseBound(b); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("bad window end: %w", err)
 	}
 	if !start.Before(end) {
 		return time.Time{}, time.Time{}, errors.New("window start is not before its end")
@@ -582,59 +579,77 @@ func parseWindowSegment(seg string) (start, end time.Time, err error) {
 // day since year 1.
 const maxListDays = 3700
 
+// maxWindowSpan is the longest window the vendor serves (24 h): a window
+// that overlaps [from, to) starts at most this long before from.
+const maxWindowSpan = 24 * time.Hour
+
 // ListWindowPages returns the names of every page object of source whose
-// window starts in [from, to), ordered by window start, window end, page
-// and name. It lists one date prefix per UTC day, so it costs a listing per
-// day of the range (at most about ten years). Names under those prefixes
-// that ParsePageName rejects are skipped.
+// window overlaps [from, to) (starts before to and ends after from),
+// ordered by window start, window end, page and name. A window clipped by
+// an earlier run's edges that starts before from is included: a replay of
+// a run's own range covers every window the run read. A window is listed
+// whole even where it reaches beyond [from, to): reprocessing more raw data
+// than asked never changes the merged result, missing some would. It lists
+// one date prefix per UTC day from the day before from's (windows span at
+// most 24 h), at most about ten years. Names under those prefixes that
+// ParsePageName rejects are skipped.
 func ListWindowPages(ctx context.Context, s Store, source string, from, to time.Time) ([]string, error) {
+	refs, err := ListPageRefs(ctx, s, source, from, to)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Name)
+	}
+	return out, nil
+}
+
+// ListPageRefs is ListWindowPages with each name parsed.
+func ListPageRefs(ctx context.Context, s Store, source string, from, to time.Time) ([]PageRef, error) {
 	if err := checkSource(source); err != nil {
 		return nil, fmt.Errorf("listing window pages: %w", err)
 	}
 	if !from.Before(to) {
 		return nil, nil
 	}
-	first := from.UTC().Truncate(24 * time.Hour)
+	first := from.UTC().Add(-maxWindowSpan).Truncate(24 * time.Hour)
 	if to.Sub(first) > maxListDays*24*time.Hour {
 		return nil, fmt.Errorf("listing window pages of %s: range %s..%s spans more than %d days",
 			source, from.Format(time.RFC3339), to.Format(time.RFC3339), maxListDays)
 	}
-	type entry struct {
-		name       string
-		start, end time.Time
-		page       int64
-	}
-	var found []entry
+	var found []PageRef
 	for day := first; day.Before(to); day = day.Add(24 * time.Hour) {
 		names, err := s.List(ctx, DatePrefix(source, day))
 		if err != nil {
 			return nil, fmt.Errorf("listing window pages of %s on %s: %w", source, day.Format(dateLayout), err)
 		}
 		for _, n := range names {
-			src, start, end, page, err := ParsePageName(n)
-			if err != nil || src != source || start.Before(from) || !start.Before(to) {
+			r, err := ParsePageRef(n)
+			if err != nil || r.Source != source || !r.Start.Before(to) || !r.End.After(from) {
 				continue
 			}
-			found = append(found, entry{n, start, end, page})
+			found = append(found, r)
 		}
 	}
-	slices.SortFunc(found, func(a, b entry) int {
-		if c := a.start.Compare(b.start); c != 0 {
+	SortPageRefs(found)
+	return found, nil
+}
+
+// SortPageRefs orders refs by window start, window end, page and name.
+func SortPageRefs(refs []PageRef) {
+	slices.SortFunc(refs, func(a, b PageRef) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
-		if c := a.end.Compare(b.end); c != 0 {
+		if c := a.End.Compare(b.End); c != 0 {
 			return c
 		}
-		if a.page != b.page {
-			return cmpInt(a.page, b.page)
+		if a.Page != b.Page {
+			return cmpInt(a.Page, b.Page)
 		}
-		return strings.Compare(a.name, b.name)
+		return strings.Compare(a.Name, b.Name)
 	})
-	var out []string
-	for _, e := range found {
-		out = append(out, e.name)
-	}
-	return out, nil
 }
 
 func cmpInt(a, b int64) int {

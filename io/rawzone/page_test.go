@@ -250,8 +250,6 @@ func TestEncodePageRejectsInvalidPages(t *testing.T) {
 		{"an empty source", func(p *rawzone.PageObject) { p.Source = "" }},
 		{"a source with a slash", func(p *rawzone.PageObject) { p.Source = "a/b" }},
 		{"a source starting with a dot", func(p *rawzone.PageObject) { p.Source = ".." }},
-		{"a window start with seconds", func(p *rawzone.PageObject) { p.WindowStart = p.WindowStart.Add(time.Second) }},
-		{"a window end with nanoseconds", func(p *rawzone.PageObject) { p.WindowEnd = p.WindowEnd.Add(1) }},
 		{"a window that ends at its start", func(p *rawzone.PageObject) { p.WindowEnd = p.WindowStart }},
 		{"a zero window", func(p *rawzone.PageObject) { p.WindowStart, p.WindowEnd = time.Time{}, time.Time{}.Add(time.Hour) }},
 		{"a negative page", func(p *rawzone.PageObject) { p.Page = -1 }},

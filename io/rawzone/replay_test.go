@@ -34,7 +34,7 @@ func putPage(t *testing.T, s rawzone.Store, source string, start, end time.Time,
 	return name
 }
 
-func TestListWindowPagesReturnsTheWindowsStartingInTheRange(t *testing.T) {
+func TestListWindowPagesReturnsTheWindowsOverlappingTheRange(t *testing.T) {
 	s := newFileStore(t)
 	at := func(v string) time.Time { return mustTime(t, v) }
 	h := time.Hour
@@ -75,7 +75,9 @@ func TestListWindowPagesReturnsTheWindowsStartingInTheRange(t *testing.T) {
 	}{
 		{"an empty range lists nothing", from, from, nil},
 		{"a reversed range lists nothing", to, from, nil},
-		{"a one-minute range lists the windows starting in it", from, from.Add(time.Minute), []string{first0, first1, first10}},
+		{"a one-minute range lists the windows overlapping it", from, from.Add(time.Minute), []string{first0, first1, first10}},
+		{"a range inside a window lists that window whole", from.Add(20 * time.Minute), from.Add(21 * time.Minute), []string{first0, first1, first10}},
+		{"a range starting inside a window that began the day before lists it", at("2024-05-02T00:10:00Z"), at("2024-05-02T00:20:00Z"), []string{midnight}},
 		{"a range in another zone means the same instants", from.In(time.FixedZone("X", 5*3600)), to.In(time.FixedZone("Y", -3*3600)), want},
 		{"a range of another year lists nothing", at("2023-01-01T00:00:00Z"), at("2023-01-03T00:00:00Z"), nil},
 	} {
@@ -220,7 +222,7 @@ func TestDeadLettersAreWrittenOnceAndListedByWindow(t *testing.T) {
 	for _, bad := range []rawzone.DeadLetter{
 		{Source: "settlements", WindowStart: at("2024-05-01T10:00:00Z"), WindowEnd: at("2024-05-01T11:00:00Z")},
 		{Source: "a/b", WindowStart: at("2024-05-01T10:00:00Z"), WindowEnd: at("2024-05-01T11:00:00Z"), LastFailure: at("2024-05-01T12:00:00Z")},
-		{Source: "settlements", WindowStart: at("2024-05-01T10:00:30Z"), WindowEnd: at("2024-05-01T11:00:00Z"), LastFailure: at("2024-05-01T12:00:00Z")},
+		{Source: "settlements", WindowStart: at("2024-05-01T11:00:00Z"), WindowEnd: at("2024-05-01T11:00:00Z"), LastFailure: at("2024-05-01T12:00:00Z")},
 	} {
 		if _, err := rawzone.WriteDeadLetter(t.Context(), s, bad); !errors.Is(err, rawzone.ErrInvalidPage) {
 			t.Errorf("WriteDeadLetter(%+v) = %v, want ErrInvalidPage", bad, err)

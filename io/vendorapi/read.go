@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -186,11 +187,19 @@ func (fn *readPagesFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker,
 		if st.Status == cursorstore.StatusOpen {
 			log.Infof(ctx, "window %s: chain left open by run %q; reading it again from its first page for run %q", key, st.Epoch, task.Epoch)
 		}
+		if st.Objects == nil && st.Status != "" {
+			// Landed before objects were recorded: adopt what the raw zone
+			// holds now, so that a later deletion of those pages is seen.
+			if st.Objects, err = rawzone.WindowObjects(ctx, fn.raw, task.Source, w.Start, w.End); err != nil {
+				return fmt.Errorf("window %s: %w", key, err)
+			}
+		}
 		st = cursorstore.WindowState{
 			Status:        cursorstore.StatusOpen,
 			Epoch:         task.Epoch,
 			ChainRestarts: st.ChainRestarts + 1,
 			UpdatedAt:     fn.now(),
+			Objects:       st.Objects, // every chain's pages stay valid
 		}
 		if ver, err = cursorstore.SaveWindow(ctx, fn.cursors, key, ver, st); err != nil {
 			return fmt.Errorf("window %s: starting chain: %w", key, err)
@@ -238,6 +247,7 @@ func (fn *readPagesFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker,
 				ChainRestarts: st.ChainRestarts + 1,
 				Attempts:      st.Attempts,
 				UpdatedAt:     fn.now(),
+				Objects:       st.Objects,
 			}
 			if ver, err = cursorstore.SaveWindow(ctx, fn.cursors, key, ver, st); err != nil {
 				return fmt.Errorf("window %s: restarting chain: %w", key, err)
@@ -254,6 +264,9 @@ func (fn *readPagesFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker,
 		if err != nil {
 			return fmt.Errorf("window %s, page %d: %w", key, st.Pages, err)
 		}
+		// Record what landed, in the same compare-and-set that moves the
+		// cursor: processing checks the raw zone against this list.
+		st.AddObject(path.Base(name))
 		st.Cursor = page.NextCursor
 		st.Pages++
 		st.Records += int64(len(page.Records))

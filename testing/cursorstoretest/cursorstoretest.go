@@ -334,7 +334,7 @@ func runWindow(t *testing.T, open Opener) {
 	t.Run("An absent window loads as the zero state at version 0", func(t *testing.T) {
 		s := open(t)
 		got, v, err := cursorstore.LoadWindow(t.Context(), s, key)
-		if err != nil || v != 0 || got != (cursorstore.WindowState{}) {
+		if err != nil || v != 0 || !cmp.Equal(got, cursorstore.WindowState{}) {
 			t.Errorf("LoadWindow(absent) = %+v, %d, %v; want zero state, 0, nil", got, v, err)
 		}
 	})
@@ -343,6 +343,7 @@ func runWindow(t *testing.T, open Opener) {
 		v := mustSaveWindow(t, s, key, 0, first)
 		next := first
 		next.Cursor, next.Pages, next.Records, next.UpdatedAt = "c2", 2, 999, t0.Add(time.Minute).In(time.FixedZone("x", 3600))
+		next.Objects = []string{"page-00000-0123456789abcdef.json.gz", "page-00001-fedcba9876543210.json.gz"}
 		v = mustSaveWindow(t, s, key, v, next)
 		got, gotV, err := cursorstore.LoadWindow(t.Context(), s, key)
 		if err != nil {
@@ -402,6 +403,20 @@ func runWindow(t *testing.T, open Opener) {
 		}
 		if diff := cmp.Diff(restarted, got); diff != "" {
 			t.Errorf("LoadWindow mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("A window with sub-second bounds has a key of its own", func(t *testing.T) {
+		s := open(t)
+		whole := cursorstore.WindowKey("vendor-a", t0, t0.Add(time.Minute))
+		frac := cursorstore.WindowKey("vendor-a", t0.Add(250*time.Millisecond), t0.Add(time.Minute))
+		mustSaveWindow(t, s, whole, 0, first)
+		mustSaveWindow(t, s, frac, 0, first)
+		got, err := s.List(t.Context(), "window/vendor-a/")
+		if err != nil {
+			t.Fatalf("List error = %v", err)
+		}
+		if diff := cmp.Diff(sorted([]string{whole, frac}), sorted(got)); diff != "" {
+			t.Errorf("List(window/vendor-a/) mismatch (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("Windows of one source list in time order under window/<source>/", func(t *testing.T) {

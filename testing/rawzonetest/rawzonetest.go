@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) rawzone.Store) {
 		{"concurrent writers of one name with different bytes: exactly one wins", testConcurrentDifferent},
 		{"concurrent writers of one name with the same bytes all succeed", testConcurrentSame},
 		{"many objects written concurrently are all listed and readable", testMany},
+		{"a Remover removes an object, and its name can be written again", testRemove},
+		{"MoveAside keeps the content under damaged/ and frees the name", testMoveAside},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -360,5 +362,62 @@ func testMany(t *testing.T, s rawzone.Store) {
 		if got := mustGet(t, s, name); string(got) != name {
 			t.Errorf("Get(%q) = %q, want %q", name, got, name)
 		}
+	}
+}
+
+func testRemove(t *testing.T, s rawzone.Store) {
+	rm, ok := s.(rawzone.Remover)
+	if !ok {
+		t.Skip("back end has no Remover")
+	}
+	const name = "pages/src/date=2024-05-01/window=20240501T0000Z-20240501T0100Z/page-00000-0123456789abcdef.json.gz"
+	mustPut(t, s, name, []byte("truncated"))
+	mustPut(t, s, name+".other", []byte("kept"))
+	if err := rm.Remove(t.Context(), name); err != nil {
+		t.Fatalf("Remove(%q) = %v, want nil", name, err)
+	}
+	if _, err := s.Get(t.Context(), name); !errors.Is(err, rawzone.ErrNotFound) {
+		t.Errorf("Get after Remove = %v, want ErrNotFound", err)
+	}
+	if err := rm.Remove(t.Context(), name); !errors.Is(err, rawzone.ErrNotFound) {
+		t.Errorf("Remove of an absent object = %v, want ErrNotFound", err)
+	}
+	got, err := s.List(t.Context(), "pages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{name + ".other"}, got); diff != "" {
+		t.Errorf("List after Remove (-want +got):\n%s", diff)
+	}
+	mustPut(t, s, name, []byte("the page again"))
+	if got := mustGet(t, s, name); string(got) != "the page again" {
+		t.Errorf("Get after a new PutOnce = %q, want the new bytes", got)
+	}
+	if err := rm.Remove(t.Context(), "../escape"); !errors.Is(err, rawzone.ErrInvalidName) {
+		t.Errorf("Remove of an invalid name = %v, want ErrInvalidName", err)
+	}
+}
+
+func testMoveAside(t *testing.T, s rawzone.Store) {
+	if _, ok := s.(rawzone.Remover); !ok {
+		t.Skip("back end has no Remover")
+	}
+	const name = "pages/src/date=2024-05-01/window=20240501T0000Z-20240501T0100Z/page-00001-0123456789abcdef.json.gz"
+	mustPut(t, s, name, []byte("altered bytes"))
+	kept, err := rawzone.MoveAside(t.Context(), s, name, "run-1")
+	if err != nil {
+		t.Fatalf("MoveAside = %v", err)
+	}
+	if want := "damaged/run-1/" + name; kept != want {
+		t.Errorf("MoveAside kept the content as %q, want %q", kept, want)
+	}
+	if got := mustGet(t, s, kept); string(got) != "altered bytes" {
+		t.Errorf("kept content = %q, want the damaged object's bytes", got)
+	}
+	if _, err := s.Get(t.Context(), name); !errors.Is(err, rawzone.ErrNotFound) {
+		t.Errorf("Get of the moved name = %v, want ErrNotFound", err)
+	}
+	if kept, err := rawzone.MoveAside(t.Context(), s, name, "run-2"); err != nil || kept != "" {
+		t.Errorf("MoveAside of an absent object = %q, %v; want \"\", nil", kept, err)
 	}
 }

@@ -206,3 +206,21 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+var _ rawzone.Remover = (*Store)(nil)
+
+// Remove deletes the object. Returns rawzone.ErrNotFound if it is absent.
+// The pipeline's workers are not allowed to delete raw objects; only the
+// operator's `settle refetch` calls this.
+func (s *Store) Remove(ctx context.Context, name string) error {
+	if err := rawzone.CheckName(name); err != nil {
+		return fmt.Errorf("removing raw object: %w", err)
+	}
+	if err := s.bucket.Object(s.prefix + name).Delete(ctx); err != nil {
+		if errors.Is(err, storage.ErrObjectNotExist) {
+			return fmt.Errorf("removing raw object %q: %w", name, rawzone.ErrNotFound)
+		}
+		return fmt.Errorf("removing raw object %q: %w", name, err)
+	}
+	return nil
+}
