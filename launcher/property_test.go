@@ -99,10 +99,11 @@ func runPropertyCase(t *testing.T, bin string, seed uint64) {
 	dataDir := t.TempDir()
 	env := append(os.Environ(), "VENDOR_API_TOKEN="+token)
 
-	// Cut [from, to) into 1..4 runs at random minutes, in a random order.
+	// Cut [from, to) into 1..4 runs at random instants (to the
+	// millisecond: bounds are exact), in a random order.
 	cuts := []time.Time{from, to}
 	for range r.IntN(4) {
-		cuts = append(cuts, from.Add(time.Duration(1+r.IntN(6*60-1))*time.Minute))
+		cuts = append(cuts, from.Add(time.Duration(1+r.Int64N(int64(6*time.Hour/time.Millisecond)-1))*time.Millisecond))
 	}
 	slices.SortFunc(cuts, func(a, b time.Time) int { return a.Compare(b) })
 	cuts = slices.Compact(cuts)
@@ -113,7 +114,7 @@ func runPropertyCase(t *testing.T, bin string, seed uint64) {
 	r.Shuffle(len(ranges), func(i, j int) { ranges[i], ranges[j] = ranges[j], ranges[i] })
 
 	common := func(kind string, rg [2]time.Time) []string {
-		args := []string{kind, "--from", rg[0].Format(time.RFC3339), "--to", rg[1].Format(time.RFC3339),
+		args := []string{kind, "--from", rg[0].Format(time.RFC3339Nano), "--to", rg[1].Format(time.RFC3339Nano),
 			"--data-dir", dataDir, "--chunk-windows", strconv.Itoa(1 + r.IntN(4)),
 			"--process-parallelism", strconv.Itoa(1 + r.IntN(2)), "--lease-ttl", "2s",
 			"--volume-band", "1000", "--quiet"}
@@ -128,8 +129,8 @@ func runPropertyCase(t *testing.T, bin string, seed uint64) {
 	}
 	// Replays of random ranges, cut into chunks of another size, killed too.
 	for range 1 + r.IntN(2) {
-		a := from.Add(time.Duration(r.IntN(5*60)) * time.Minute)
-		b := a.Add(time.Duration(30+r.IntN(4*60)) * time.Minute)
+		a := from.Add(time.Duration(r.Int64N(int64(5 * time.Hour))))
+		b := a.Add(time.Duration(r.Int64N(int64(4*time.Hour))) + time.Minute)
 		if b.After(to) {
 			b = to
 		}
