@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -98,5 +97,5 @@ func TestTwoRunsAtOnceOnOneDataDirOneWorksTheOtherExits3(t *testing.T) {
 	if winner.code != exitOK {
 		t.Errorf("the run that holds the lease exited %d, want 0:\n%s", winner.code, winner.out)
 	}
-	t.Log(fmt.Sprintf("run %d exited 3:\n%s", loser.run, loser.out))
+	t.Logf("run %d exited %d:\n%s", loser.run, loser.code, loser.out)
 }
