@@ -107,9 +107,9 @@ func (l *runLease) lose(why error) {
 	if l.lost != nil {
 		return
 	}
-	l.lost = fmt.Errorf("run %s lost the lease of source %q, so it stopped writing: no cursor moved and nothing was "+
-		"promoted after the loss, and the watermark did not move (%w). Another run may hold the lease now: "+
-		"see `settle runs`; once no run holds it, run the same command again (pages already in the raw zone are kept)",
+	l.lost = fmt.Errorf("run %s lost the lease of source %q (%w), so it stopped writing: from then on no cursor "+
+		"moved, nothing was promoted and the watermark stayed. Another run may hold the lease now: see `settle runs`; "+
+		"once no run holds it, run the same command again (pages already in the raw zone are kept)",
 		l.runID, l.lease.Name, why)
 	l.log.Error("run lease lost: stopping", logKeyRun, l.runID, "error", why)
 	l.cancel(l.lost)

@@ -62,18 +62,6 @@ var thisProcess = sync.OnceValue(func() Holder {
 	return h
 })
 
-// HolderOf returns the Holder of the process pid on this machine (its start
-// time read from /proc when available). Tests use it to make a lease look
-// held by another process.
-func HolderOf(pid int) Holder {
-	h := ThisProcess()
-	h.PID, h.StartTicks = pid, 0
-	if st, ok := readProcStat(pid); ok {
-		h.StartTicks = st.startTicks
-	}
-	return h
-}
-
 // HolderRunning is the default liveness check of AcquireLease: it reports
 // false only when h's process is certainly gone: no process has its pid,
 // the one that has it is a zombie, or it started at another time (the pid
