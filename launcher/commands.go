@@ -362,15 +362,16 @@ func cmdVendorSim(ctx context.Context, args []string) int {
 
 // report prints the summary and maps the result to the exit status.
 func report(cmd string, sum pipeline.Summary, err error) int {
+	var held *cursorstore.LeaseHeldError
+	if errors.As(err, &held) {
+		// The run never started: no summary, only who holds the lease.
+		fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
+		return exitLeaseHeld
+	}
 	if sum.RunID != "" {
 		printSummary(os.Stdout, sum)
 	}
 	if err != nil {
-		var held *cursorstore.LeaseHeldError
-		if errors.As(err, &held) {
-			fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
-			return exitLeaseHeld
-		}
 		code := fail(cmd, err)
 		if code == exitFailure && !errors.Is(err, pipeline.ErrRawZoneDamaged) {
 			fmt.Fprintln(os.Stderr, "Nothing promoted by this run is lost: pages already in the raw zone stay there and a rerun resumes from the cursors. Fix the cause above and run the same command again.")

@@ -76,7 +76,7 @@ func addCommon(fs *flag.FlagSet, c *commonFlags) {
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress lines")
 	fs.StringVar(&c.warehouse, "warehouse", "", "warehouse URI overriding the backend's (e.g. duckdb:///data/warehouse.duckdb?memory_limit=2GB)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (performance work)")
-	fs.DurationVar(&c.leaseTTL, "lease-ttl", d.LeaseTTL, "run lease time to live; a crashed run blocks the next one at most this long")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", d.LeaseTTL, "run lease time to live, renewed every third of it; a run that crashed on another host blocks the next one at most this long (one on this host not at all)")
 }
 
 // config builds the pipeline configuration from the flags.

@@ -23,6 +23,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/pipeline"
 )
 
@@ -99,11 +100,17 @@ func run(ctx context.Context, args []string) int {
 	return c(ctx, args[1:])
 }
 
-// fail prints err with what to do next and returns the exit status.
+// fail prints err with what to do next and returns the exit status. A
+// warehouse another process has open (DuckDB admits one at a time) is
+// another settle command at work, like a held lease: exit 3.
 func fail(cmd string, err error) int {
 	fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
-	if errors.Is(err, errUsage) || errors.Is(err, pipeline.ErrInvalidRange) {
+	switch {
+	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrInvalidRange):
 		return exitUsage
+	case errors.Is(err, warehouse.ErrLocked):
+		fmt.Fprintln(os.Stderr, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
+		return exitLeaseHeld
 	}
 	return exitFailure
 }

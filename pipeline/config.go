@@ -26,7 +26,7 @@ const (
 	DefaultMaxAttempts   = 40
 	DefaultVisibilityLag = 10 * time.Minute
 	DefaultLookback      = time.Hour
-	DefaultLeaseTTL      = 15 * time.Minute
+	DefaultLeaseTTL      = time.Minute // renewed every third of it; a holder gone from this host is taken over at once
 	DefaultTokenEnv      = "VENDOR_API_TOKEN"
 	DefaultChunkWindows  = 2 // 2 × ~125k records a chunk at production volume: under 3 GiB with two at once
 	// DefaultProcessParallelism runs two chunk pipelines at once: both

@@ -56,7 +56,7 @@ func Refetch(ctx context.Context, cfg Config, opts Options, from, to time.Time, 
 	if !from.Before(to) {
 		return Summary{}, fmt.Errorf("refetch: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
 	}
-	b, sum, started, end, err := begin(ctx, cfg, opts, KindRefetch, func(*backends, time.Time) (time.Time, time.Time, error) {
+	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindRefetch, func(*backends, time.Time) (time.Time, time.Time, error) {
 		return from, to, nil
 	})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -120,30 +119,48 @@ func (s Summary) ExitCode() int {
 	}
 }
 
-// backends are the three seams of one run.
+// backends are the three seams of one run, and the run's lease.
 type backends struct {
 	cursors cursorstore.Store
 	raw     rawzone.Store
 	wh      warehouse.Warehouse
+	lease   *runLease // nil when not leased
 }
 
-func openBackends(ctx context.Context, cfg Config) (*backends, error) {
-	var b backends
-	var err error
-	if b.cursors, err = cursorstore.Open(ctx, cfg.CursorStore); err != nil {
+// openBackends opens the seams. When lease is not nil it is called with the
+// cursor store before anything else is opened: a run refused by the lease
+// never touches the raw zone or the warehouse (DuckDB's file admits one
+// process at a time).
+func openBackends(ctx context.Context, cfg Config, lease func(cursorstore.Store) (*runLease, error)) (*backends, error) {
+	b := &backends{}
+	cursors, err := cursorstore.Open(ctx, cfg.CursorStore)
+	if err != nil {
 		return nil, err
 	}
-	if b.raw, err = rawzone.Open(ctx, cfg.RawZone); err != nil {
+	b.cursors = cursors
+	if lease != nil {
+		if b.lease, err = lease(cursors); err != nil {
+			b.close()
+			return nil, err
+		}
+	}
+	raw, err := rawzone.Open(ctx, cfg.RawZone)
+	if err != nil {
 		b.close()
 		return nil, err
 	}
-	if b.wh, err = warehouse.Open(ctx, cfg.Warehouse); err != nil {
+	b.raw = raw
+	wh, err := warehouse.Open(ctx, cfg.Warehouse)
+	if err != nil {
 		b.close()
 		return nil, err
 	}
-	return &b, nil
+	b.wh = wh
+	return b, nil
 }
 
+// close closes the warehouse and the raw zone, then releases the lease
+// (so the next run finds the warehouse free), then closes the cursor store.
 func (b *backends) close() error {
 	var errs []error
 	if b.wh != nil {
@@ -152,6 +169,7 @@ func (b *backends) close() error {
 	if b.raw != nil {
 		errs = append(errs, b.raw.Close())
 	}
+	b.lease.end()
 	if b.cursors != nil {
 		errs = append(errs, b.cursors.Close())
 	}
@@ -171,7 +189,7 @@ func newRunID(now time.Time) string {
 // verdict; Summary.Outcome says which.
 func Run(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 	opts = opts.withDefaults()
-	b, sum, started, end, err := begin(ctx, cfg, opts, KindRun, func(b *backends, now time.Time) (time.Time, time.Time, error) {
+	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindRun, func(b *backends, now time.Time) (time.Time, time.Time, error) {
 		return Range(ctx, cfg, b.cursors, now)
 	})
 	if err != nil {
@@ -191,7 +209,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 // processes those windows and promotes them.
 func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 	opts = opts.withDefaults()
-	b, sum, started, end, err := begin(ctx, cfg, opts, KindRedrive, nil)
+	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindRedrive, nil)
 	if err != nil {
 		return sum, err
 	}
@@ -235,7 +253,7 @@ func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (
 	if !from.Before(to) {
 		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
 	}
-	b, sum, started, end, err := begin(ctx, cfg, opts, KindReplay, func(*backends, time.Time) (time.Time, time.Time, error) {
+	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindReplay, func(*backends, time.Time) (time.Time, time.Time, error) {
 		return from.UTC(), to.UTC(), nil
 	})
 	if err != nil {
@@ -260,37 +278,38 @@ func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (
 	return record(ctx, b, opts, sum, started)
 }
 
-// begin starts a run of kind: it validates cfg, opens the back ends,
-// resolves the range (rng may be nil) and takes the source's lease. end
-// releases the lease and closes the back ends.
-func begin(ctx context.Context, cfg Config, opts Options, kind string, rng func(*backends, time.Time) (time.Time, time.Time, error)) (b *backends, sum Summary, started time.Time, end func(), err error) {
+// begin starts a run of kind: it validates cfg, takes the source's lease,
+// opens the back ends and resolves the range (rng may be nil). The run
+// works under runCtx, which is cancelled if the lease is lost (see
+// runLease). end releases the lease and closes the back ends.
+func begin(ctx context.Context, cfg Config, opts Options, kind string, rng func(*backends, time.Time) (time.Time, time.Time, error)) (runCtx context.Context, b *backends, sum Summary, started time.Time, end func(), err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, sum, started, nil, err
-	}
-	if b, err = openBackends(ctx, cfg); err != nil {
-		return nil, sum, started, nil, err
+		return nil, nil, sum, started, nil, err
 	}
 	started = opts.Now()
 	sum = Summary{RunID: newRunID(started), Kind: kind}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	b, err = openBackends(runCtx, cfg, func(cursors cursorstore.Store) (*runLease, error) {
+		return takeLease(runCtx, cancel, cfg, cursors, sum.RunID, opts)
+	})
+	if err != nil {
+		cancel(err)
+		return nil, nil, sum, started, nil, err
+	}
 	if rng != nil {
 		if sum.From, sum.To, err = rng(b, started); err != nil {
 			b.close()
-			return nil, Summary{}, started, nil, err
+			return nil, nil, Summary{}, started, nil, err
 		}
 	}
-	release, err := takeLease(ctx, cfg, b.cursors, sum.RunID, opts)
-	if err != nil {
-		b.close()
-		return nil, sum, started, nil, err
-	}
-	return b, sum, started, func() { release(); b.close() }, nil
+	return runCtx, b, sum, started, func() { b.close() }, nil
 }
 
 // PromoteHeld promotes a batch that an earlier run held, after an operator
 // checked it. Promoting is idempotent.
 func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (Summary, error) {
 	opts = opts.withDefaults()
-	b, err := openBackends(ctx, cfg)
+	b, err := openBackends(ctx, cfg, nil)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -512,7 +531,7 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		}
 	}
 	tp := opts.Now()
-	ps, err := b.wh.Promote(ctx, sum.RunID)
+	ps, err := b.promote(ctx, sum.RunID)
 	opts.Logger.Info("promoted", logKeyRun, sum.RunID, "inserted", ps.Inserted, "updated", ps.Updated,
 		"corrected", ps.Corrected, "withdrawn", ps.Withdrawn, "withheld", ps.Withheld, "stale", ps.Stale, logKeyTook, opts.Now().Sub(tp))
 	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
@@ -614,6 +633,9 @@ func advanceWatermark(ctx context.Context, cfg Config, b *backends, tasks []vend
 	if !mark.After(old) {
 		return nil
 	}
+	if err := b.lease.hold(ctx); err != nil {
+		return fmt.Errorf("saving watermark %s: %w", mark.Format(time.RFC3339), err)
+	}
 	if _, err := cursorstore.SaveWatermark(ctx, b.cursors, cfg.Source, ver, mark); err != nil {
 		return fmt.Errorf("saving watermark %s: %w", mark.Format(time.RFC3339), err)
 	}
@@ -631,6 +653,7 @@ func record(ctx context.Context, b *backends, opts Options, sum Summary, started
 }
 
 func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time, cause error) (Summary, error) {
+	cause, ctx = leaseLost(ctx, cause), context.WithoutCancel(ctx)
 	sum.Outcome = warehouse.OutcomeFailed
 	sum.Detail = cause.Error()
 	sum.Duration = opts.Now().Sub(started)
@@ -715,41 +738,4 @@ func ParkedWindows(ctx context.Context, cfg Config, cursors cursorstore.Store) (
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out, nil
-}
-
-// takeLease takes the source's run lease and renews it in the background
-// until the returned release is called.
-func takeLease(ctx context.Context, cfg Config, cursors cursorstore.Store, runID string, opts Options) (release func(), err error) {
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s pid %d run %s", host, os.Getpid(), runID)
-	lease, err := cursorstore.AcquireLease(ctx, cursors, cfg.Source, owner, cfg.LeaseTTL, opts.Now())
-	if err != nil {
-		return nil, err
-	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := lease.Renew(ctx, opts.Now()); err != nil {
-					opts.Logger.Error("renewing run lease", logKeyRun, runID, "error", err)
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
-		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
-			opts.Logger.Warn("releasing run lease", logKeyRun, runID, "error", err)
-		}
-	}, nil
 }

@@ -29,7 +29,8 @@ type LeaseHeldError struct {
 
 func (e *LeaseHeldError) Error() string {
 	return fmt.Sprintf("lease %q is held by %q until %s: another run is in progress; "+
-		"wait for it to finish, or if it crashed, run again after its lease expires (an expired lease is taken over)",
+		"wait for it to finish (it renews the lease while it runs). If it crashed, run again: "+
+		"a holder on this host that is gone is taken over at once, one on another host once its lease expires",
 		e.Name, e.Owner, e.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
@@ -39,12 +40,14 @@ func (e *LeaseHeldError) Unwrap() error { return ErrLeaseHeld }
 func LeaseKey(name string) string { return "lease/" + name }
 
 // leaseDoc is the stored lease. Token tells this acquisition apart from
-// another one by an owner of the same name (a restarted process). A released
-// lease has an empty Owner.
+// another one by an owner of the same name (a restarted process). The
+// embedded Holder's fields (host, boot_id, pid_ns, pid, pid_start) say
+// which process holds it. A released lease has an empty Owner.
 type leaseDoc struct {
 	Owner     string    `json:"owner"`
 	Token     string    `json:"token,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
+	Holder
 }
 
 func (d leaseDoc) heldAt(now time.Time) bool {
@@ -59,9 +62,14 @@ type Lease struct {
 	Name  string
 	Owner string
 	TTL   time.Duration
-	// TookOverFrom names the owner whose expired lease AcquireLease took
-	// over (a crashed or stalled run), "" if the lease was free.
-	TookOverFrom string
+	// Holder is the process recorded as holding the lease.
+	Holder Holder
+	// TookOverFrom names the owner whose lease AcquireLease took over (a
+	// crashed or stalled run), "" if the lease was free; TookOverBecause
+	// says why: it had expired, or its holder process on this machine was
+	// gone.
+	TookOverFrom    string
+	TookOverBecause string
 
 	store Store
 	token string
@@ -79,12 +87,37 @@ func (l *Lease) ExpiresAt() time.Time {
 	return l.expiresAt
 }
 
+// LeaseOption configures AcquireLease.
+type LeaseOption func(*leaseOptions)
+
+type leaseOptions struct {
+	holder  Holder
+	running func(Holder) bool
+}
+
+// WithHolder records h as the process that holds the lease (default:
+// ThisProcess()).
+func WithHolder(h Holder) LeaseOption { return func(o *leaseOptions) { o.holder = h } }
+
+// WithLiveness replaces HolderRunning, the check of whether the holder of
+// an unexpired lease, on this machine, is still running.
+func WithLiveness(running func(Holder) bool) LeaseOption {
+	return func(o *leaseOptions) { o.running = running }
+}
+
 // AcquireLease takes the lease called name for owner until now+ttl. It
-// succeeds if the lease is free, released, or expired (taking over from a
-// crashed run, named in Lease.TookOverFrom). Returns a *LeaseHeldError
-// (wrapping ErrLeaseHeld) while another acquisition's lease has not
-// expired, even one by the same owner name.
-func AcquireLease(ctx context.Context, s Store, name, owner string, ttl time.Duration, now time.Time) (*Lease, error) {
+// succeeds if the lease is free, released, expired, or held by a process
+// on this machine (same host, boot and pid namespace) that is no longer
+// running (see HolderRunning): it then takes over from the crashed run,
+// named in Lease.TookOverFrom. Returns a *LeaseHeldError (wrapping
+// ErrLeaseHeld) while another acquisition's lease has not expired and its
+// holder may be running, even one by the same owner name.
+func AcquireLease(ctx context.Context, s Store, name, owner string, ttl time.Duration, now time.Time, opts ...LeaseOption) (*Lease, error) {
+	o := leaseOptions{running: HolderRunning}
+	o.holder = ThisProcess()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	key := LeaseKey(name)
 	if owner == "" {
 		return nil, fmt.Errorf("acquiring lease %q: empty owner", name)
@@ -102,10 +135,17 @@ func AcquireLease(ctx context.Context, s Store, name, owner string, ttl time.Dur
 		if err != nil {
 			return nil, fmt.Errorf("acquiring lease %q: %w", name, err)
 		}
-		if cur.heldAt(now) {
+		var because string
+		switch {
+		case cur.Owner == "":
+		case !cur.heldAt(now):
+			because = "its lease expired at " + cur.ExpiresAt.UTC().Format(time.RFC3339)
+		case cur.Holder.sameMachine(o.holder) && !o.running(cur.Holder):
+			because = fmt.Sprintf("its process (%s) is no longer running", cur.Holder)
+		default:
 			return nil, &LeaseHeldError{Name: name, Owner: cur.Owner, ExpiresAt: cur.ExpiresAt}
 		}
-		next := leaseDoc{Owner: owner, Token: token, ExpiresAt: now.Add(ttl).UTC()}
+		next := leaseDoc{Owner: owner, Token: token, ExpiresAt: now.Add(ttl).UTC(), Holder: o.holder}
 		v, err := putLease(ctx, s, key, version, next)
 		if errors.Is(err, ErrConflict) {
 			continue // somebody else wrote first: read who
@@ -114,7 +154,8 @@ func AcquireLease(ctx context.Context, s Store, name, owner string, ttl time.Dur
 			return nil, fmt.Errorf("acquiring lease %q: %w", name, err)
 		}
 		return &Lease{
-			Name: name, Owner: owner, TTL: ttl, TookOverFrom: cur.Owner,
+			Name: name, Owner: owner, TTL: ttl, Holder: o.holder,
+			TookOverFrom: cur.Owner, TookOverBecause: because,
 			store: s, token: token, version: v, expiresAt: next.ExpiresAt,
 		}, nil
 	}
@@ -128,7 +169,7 @@ func AcquireLease(ctx context.Context, s Store, name, owner string, ttl time.Dur
 func (l *Lease) Renew(ctx context.Context, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	next := leaseDoc{Owner: l.Owner, Token: l.token, ExpiresAt: now.Add(l.TTL).UTC()}
+	next := leaseDoc{Owner: l.Owner, Token: l.token, ExpiresAt: now.Add(l.TTL).UTC(), Holder: l.Holder}
 	if err := l.writeLocked(ctx, next); err != nil {
 		return fmt.Errorf("renewing lease %q: %w", l.Name, err)
 	}

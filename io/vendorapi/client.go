@@ -298,8 +298,10 @@ func (c *Client) Limiter() *AdaptiveLimiter { return c.lim }
 
 // FetchPage fetches the page req names, retrying retryable failures with
 // exponential backoff and full jitter (honouring Retry-After) inside the
-// policy's budget. Every answer is reported to the limiter, which slows
-// every chain down when rate-limit answers become dense.
+// policy's budget. Every answer is reported to the limiter: a rate-limit
+// answer pauses every chain sharing the limiter until its Retry-After (or,
+// without one, this chain's backoff) has passed, and dense ones also cut
+// the rate.
 //
 // It returns:
 //   - an error wrapping ErrBadRequest, without a request, if req is invalid;
@@ -357,6 +359,12 @@ func (c *Client) FetchPage(ctx context.Context, req Request) (Page, error) {
 		wait := c.policy.Backoff(n, c.jitter())
 		if se != nil {
 			wait = max(wait, se.RetryAfter)
+		}
+		if c.lim != nil && ev.RateLimited && (se == nil || se.RetryAfter <= 0) {
+			// No Retry-After (Report paused every chain for one): the
+			// token is over its limit all the same, so no chain sends
+			// before this one retries.
+			c.lim.Pause(wait)
 		}
 		elapsed := c.now().Sub(start)
 		var why string

@@ -33,24 +33,30 @@ const (
 	// LimiterMaxPause caps how long one Retry-After pauses the limiter.
 	LimiterMaxPause = 5 * time.Minute
 	// LimiterSignalWindow and LimiterSignalThreshold decide when Report
-	// takes rate-limit answers for a real limit: when at least
-	// LimiterSignalThreshold of the last LimiterSignalWindow answered
-	// requests were rate limited (16%). The vendor also sends 429s on single
-	// pages; a few percent of scattered ones stay below this, so they delay
-	// only their own request instead of throttling every chain.
+	// takes rate-limit answers for a real limit and cuts the rate: when at
+	// least LimiterSignalThreshold of the last LimiterSignalWindow answered
+	// requests were rate limited (12%). The vendor also sends 429s on single
+	// pages; a few percent of scattered ones stay below this, so they do not
+	// cut the rate. Each one's Retry-After still pauses every chain: the
+	// vendor's limit is per token, not per chain. Those pauses thin out the
+	// 429s of a real lower limit too (fewer requests meet it before the
+	// next pause), hence 12% and not more: at 16% a real limit of a third of
+	// the configured rate was never found (TestAdaptiveLimiterFindsALowerRealLimit).
 	LimiterSignalWindow    = 50
-	LimiterSignalThreshold = 8
+	LimiterSignalThreshold = 6
 )
 
 // AdaptiveLimiter paces requests to the vendor below a configured rate, and
 // below the vendor's real limit when that turns out to be lower. Callers
-// Report every answered request; when rate-limit answers become dense (see
-// LimiterSignalThreshold), or on an explicit SlowDown, the limiter cuts the
-// rate by LimiterDecrease (at most once per LimiterDecreaseGap, down to a
-// floor) and pauses all callers for the Retry-After the vendor asked. After
-// each LimiterQuiet without a cut, the rate climbs back by
-// LimiterStepFraction of the configured rate, never above it. The burst
-// shrinks in proportion to the rate.
+// Report every answered request. Every rate-limit answer's Retry-After
+// pauses all callers until it has passed (a process-wide "not before";
+// Pause sets one for a rate-limit answer without Retry-After). When
+// rate-limit answers become dense (see LimiterSignalThreshold), or on an
+// explicit SlowDown, the limiter also cuts the rate by LimiterDecrease (at
+// most once per LimiterDecreaseGap, down to a floor). After each
+// LimiterQuiet without a cut, the rate climbs back by LimiterStepFraction
+// of the configured rate, never above it. The burst shrinks in proportion
+// to the rate.
 //
 // One limiter must serve every request made with one token in a process:
 // use SharedLimiter. It is safe for concurrent use. Time is read with
@@ -112,23 +118,14 @@ func SharedLimiter(key string, rps float64, burst int) *AdaptiveLimiter {
 	return l
 }
 
-// Wait blocks until a request may be sent: past any pause, then for a token.
-// Returns ctx's error if ctx ends first; when the wait cannot end before
-// ctx's deadline it returns at once with an error wrapping
-// context.DeadlineExceeded.
+// Wait blocks until a request may be sent: past any pause, then for a
+// token, then past any pause that began while it waited for the token (the
+// token is kept). Returns ctx's error if ctx ends first; when the wait
+// cannot end before ctx's deadline it returns at once with an error
+// wrapping context.DeadlineExceeded.
 func (l *AdaptiveLimiter) Wait(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		now := time.Now()
-		l.recoverLocked(now)
-		pause := l.pausedUntil.Sub(now)
-		l.mu.Unlock()
-		if pause <= 0 {
-			break
-		}
-		if err := sleepCtx(ctx, pause); err != nil {
-			return fmt.Errorf("waiting out a rate-limit pause: %w", err)
-		}
+	if err := l.waitPause(ctx); err != nil {
+		return err
 	}
 	if err := l.lim.Wait(ctx); err != nil {
 		if ctx.Err() == nil {
@@ -138,14 +135,53 @@ func (l *AdaptiveLimiter) Wait(ctx context.Context) error {
 		}
 		return fmt.Errorf("waiting for the rate limiter: %w", err)
 	}
-	return nil
+	return l.waitPause(ctx)
+}
+
+// waitPause sleeps, under ctx, until no pause is in force.
+func (l *AdaptiveLimiter) waitPause(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		now := time.Now()
+		l.recoverLocked(now)
+		pause := l.pausedUntil.Sub(now)
+		l.mu.Unlock()
+		if pause <= 0 {
+			return nil
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
+			return fmt.Errorf("waiting out a rate-limit pause: %w", err)
+		}
+	}
+}
+
+// Pause makes every Wait of every caller wait until d from now (capped at
+// LimiterMaxPause) before its request goes out. A pause never shortens one
+// already in force. Use it for a rate-limit answer without Retry-After,
+// with the wait the retry policy chose for it.
+func (l *AdaptiveLimiter) Pause(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pauseLocked(time.Now(), d)
+}
+
+func (l *AdaptiveLimiter) pauseLocked(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if until := now.Add(min(d, LimiterMaxPause)); until.After(l.pausedUntil) {
+		l.pausedUntil = until
+	}
 }
 
 // Report records the outcome of one answered request: limited is true for a
-// rate-limit answer, which asked to wait retryAfter. When at least
+// rate-limit answer, which asked to wait retryAfter. A rate-limit answer
+// pauses every caller of Wait for retryAfter (see Pause), whatever the
+// recent reports: the vendor's limit is per token. When at least
 // LimiterSignalThreshold of the last LimiterSignalWindow reports were rate
-// limited, it acts as SlowDown(retryAfter) and, if that cut the rate, starts
-// counting afresh. It returns the rate in force and whether it was cut.
+// limited, it also acts as SlowDown(retryAfter) and, if that cut the rate,
+// starts counting afresh. It returns the rate in force and whether it was
+// cut.
 func (l *AdaptiveLimiter) Report(limited bool, retryAfter time.Duration) (rps float64, cut bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -157,6 +193,7 @@ func (l *AdaptiveLimiter) Report(limited bool, retryAfter time.Duration) (rps fl
 	if !limited {
 		return float64(l.cur), false
 	}
+	l.pauseLocked(time.Now(), retryAfter)
 	l.limited++
 	if l.limited < LimiterSignalThreshold {
 		return float64(l.cur), false
@@ -182,11 +219,7 @@ func (l *AdaptiveLimiter) SlowDown(retryAfter time.Duration) (rps float64, cut b
 }
 
 func (l *AdaptiveLimiter) slowDownLocked(now time.Time, retryAfter time.Duration) (rps float64, cut bool) {
-	if retryAfter > 0 {
-		if until := now.Add(min(retryAfter, LimiterMaxPause)); until.After(l.pausedUntil) {
-			l.pausedUntil = until
-		}
-	}
+	l.pauseLocked(now, retryAfter)
 	if !l.lastDecr.IsZero() && now.Sub(l.lastDecr) < LimiterDecreaseGap {
 		l.lastChange = now // still being limited: no recovery yet
 		return float64(l.cur), false

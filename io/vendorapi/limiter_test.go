@@ -368,7 +368,9 @@ func TestAdaptiveLimiterFindsALowerRealLimit(t *testing.T) {
 
 // TestScatteredRateLimitAnswersDoNotThrottleEveryChain: a vendor with no
 // real limit in reach that answers 4% of requests, at random, with a 429
-// must not drag the shared rate down: only those requests wait.
+// must not drag the shared rate down. Each Retry-After pauses every chain
+// (the limit is per token), but the rate is not cut, and the bucket that
+// fills during a pause keeps the throughput.
 func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := vendorapi.NewAdaptiveLimiter(25, 50)

@@ -198,4 +198,11 @@ var registry = scheme.New[Warehouse]("warehouse")
 func Register(name string, o scheme.Opener[Warehouse]) { registry.Register(name, o) }
 
 // Open opens the warehouse at uri: duckdb:///path/to/file.duckdb or
+// bigquery://project/dataset. On error the Warehouse is nil. Returns an
+// error wrapping ErrLocked when another process holds the warehouse open.
 func Open(ctx context.Context, uri string) (Warehouse, error) { return registry.Open(ctx, uri) }
+
+// ErrLocked is wrapped by Open's error when the back end admits one process
+// at a time and another one has the warehouse open (DuckDB's file lock):
+// another settle command is running on the same data.
+var ErrLocked = errors.New("warehouse is open in another process")

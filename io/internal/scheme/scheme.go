@@ -39,7 +39,8 @@ func (r *Registry[T]) Register(scheme string, o Opener[T]) {
 	r.openers[scheme] = o
 }
 
-// Open parses uri and calls the opener of its scheme.
+// Open parses uri and calls the opener of its scheme. On error it returns
+// the zero T (a nil interface), never what the opener returned with it.
 func (r *Registry[T]) Open(ctx context.Context, uri string) (T, error) {
 	var zero T
 	u, err := url.Parse(uri)
@@ -57,5 +58,11 @@ func (r *Registry[T]) Open(ctx context.Context, uri string) (T, error) {
 		sort.Strings(known)
 		return zero, fmt.Errorf("opening %s %q: no back end for scheme %q (registered: %v; is its package imported?)", r.what, uri, u.Scheme, known)
 	}
-	return o(ctx, u)
+	v, err := o(ctx, u)
+	if err != nil {
+		// An opener returning a typed nil pointer with its error would
+		// give the caller a non-nil interface: closing it would panic.
+		return zero, err
+	}
+	return v, nil
 }

@@ -84,7 +84,9 @@ func OpenURL(ctx context.Context, u *url.URL) (*Warehouse, error) {
 }
 
 // Open opens (creating if absent) the DuckDB file at path and creates the
-// warehouse tables that do not exist yet.
+// warehouse tables that do not exist yet. Returns an error wrapping
+// warehouse.ErrLocked while another process has the file open (DuckDB
+// locks it for one process at a time).
 func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("opening duckdb warehouse %q: path is not absolute", path)
@@ -103,7 +105,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
 	}
 	connector, err := duckdbdriver.NewConnector(path+"?"+q.Encode(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("opening duckdb warehouse %q: %w", path, err)
+		return nil, openError(path, err)
 	}
 	db := sql.OpenDB(connector)
 	// One connection: the contract is one goroutine at a time, and DuckDB
@@ -111,9 +113,19 @@ func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
 	db.SetMaxOpenConns(1)
 	w := &Warehouse{db: db, path: path}
 	if err := w.createTables(ctx); err != nil {
-		return nil, errors.Join(err, db.Close())
+		return nil, errors.Join(openError(path, err), db.Close())
 	}
 	return w, nil
+}
+
+// openError wraps an error of opening the file at path; DuckDB's refusal of
+// its file lock (another process has the file open) also wraps
+// warehouse.ErrLocked.
+func openError(path string, err error) error {
+	if strings.Contains(err.Error(), "Could not set lock on file") {
+		return fmt.Errorf("opening duckdb warehouse %q: %w: %w", path, warehouse.ErrLocked, err)
+	}
+	return fmt.Errorf("opening duckdb warehouse %q: %w", path, err)
 }
 
 // Close closes the database file.
