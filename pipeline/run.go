@@ -539,6 +539,9 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	}
 	sum.Promoted = ps.Inserted + ps.Updated + ps.Corrected
 	sum.Corrected, sum.Withdrawn, sum.Withheld, sum.Stale = ps.Corrected, ps.Withdrawn, ps.Withheld, ps.Stale
+	// Versions a newer one from another chunk beat are duplicates too:
+	// so the count does not depend on the chunk size.
+	sum.Duplicates += ps.Superseded
 	sum.Outcome = warehouse.OutcomePromoted
 	if ps.Changed() == 0 && sum.PagesLanded == 0 {
 		sum.Detail = "nothing new: the warehouse already held every version in these windows"

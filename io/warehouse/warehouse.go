@@ -115,6 +115,9 @@ type PromoteStats struct {
 	Withdrawn int64 // settlements rows removed: their newest version failed the gate
 	Withheld  int64 // settlements_withheld rows added or moved to a newer version
 	Stale     int64 // staged versions older than what the warehouse holds: ignored
+	// Superseded counts staged versions that lost to a newer staged
+	// version of the same id (one from another chunk of the run).
+	Superseded int64
 }
 
 // Changed is how many settlements rows the promote inserted, replaced or

@@ -129,7 +129,12 @@ func testNewestInvalidWithdraws(t *testing.T, h *harness) {
 	if diff := cmp.Diff(warehouse.PromoteStats{Stale: 1}, st); diff != "" {
 		t.Errorf("Promote(older valid) stats mismatch (-want +got):\n%s", diff)
 	}
-	h.promoteStatsOf(t, "r-4", []warehouse.Settlement{settled("b", t1, "5")}, []warehouse.Quarantined{failed("b", t2, "ffff", "currency_unknown", "r-4")})
+	// Both versions of b in one run (two chunks): the newer, failed one
+	// wins, the older one is superseded.
+	st = h.promoteStatsOf(t, "r-4", []warehouse.Settlement{settled("b", t1, "5")}, []warehouse.Quarantined{failed("b", t2, "ffff", "currency_unknown", "r-4")})
+	if diff := cmp.Diff(warehouse.PromoteStats{Withheld: 1, Superseded: 1}, st); diff != "" {
+		t.Errorf("Promote(older valid and newer failed of b) stats mismatch (-want +got):\n%s", diff)
+	}
 	wantRows(t, h)
 	wantWithheld(t, h, withheldOf(bad), withheldOf(failed("b", t2, "ffff", "currency_unknown", "r-4")))
 }

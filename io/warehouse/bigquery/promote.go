@@ -128,8 +128,22 @@ func (p promoteSQL) countSQL() string {
 	COUNTIF(applies AND valid AND s_same AND differs) AS corrected,
 	COUNTIF(applies AND NOT valid AND has_s) AS withdrawn,
 	COUNTIF(applies AND NOT valid AND NOT w_same) AS withheld,
-	COUNTIF(NOT applies) AS stale
+	COUNTIF(NOT applies) AS stale,
+	` + p.stagedVersions() + ` - COUNT(*) AS superseded
 FROM ` + p.w.table(p.plan)
+}
+
+// stagedVersions counts the run's staged versions, valid and failed.
+func (p promoteSQL) stagedVersions() string {
+	n := []string{"0"}
+	if p.sTable != "" {
+		n = append(n, "(SELECT COUNT(*) FROM "+p.w.table(p.sTable)+")")
+	}
+	if p.qTable != "" {
+		n = append(n, "(SELECT COUNT(*) FROM "+p.w.table(p.qTable)+
+			" WHERE vendor_txn_id IS NOT NULL AND updated_at IS NOT NULL AND version_digest IS NOT NULL)")
+	}
+	return strings.Join(n, " + ")
 }
 
 // quarantineSQL logs the run's quarantine rows whose key is not stored:
@@ -289,7 +303,7 @@ func (w *Warehouse) countPlan(ctx context.Context, q string) (warehouse.PromoteS
 		}
 		return warehouse.PromoteStats{}, err
 	}
-	var n [6]int64
+	var n [7]int64
 	for i := range n {
 		v, ok := row[i].(int64)
 		if !ok && row[i] != nil {
@@ -297,5 +311,6 @@ func (w *Warehouse) countPlan(ctx context.Context, q string) (warehouse.PromoteS
 		}
 		n[i] = v
 	}
-	return warehouse.PromoteStats{Inserted: n[0], Updated: n[1], Corrected: n[2], Withdrawn: n[3], Withheld: n[4], Stale: n[5]}, nil
+	return warehouse.PromoteStats{Inserted: n[0], Updated: n[1], Corrected: n[2], Withdrawn: n[3], Withheld: n[4],
+		Stale: n[5], Superseded: n[6]}, nil
 }
