@@ -17,6 +17,10 @@ const (
 	// StatusParked: a page failed past its budget; a dead letter records it
 	// and a later run may retry from Cursor.
 	StatusParked = "parked"
+	// StatusSuperseded: the window was parked or left open, and its whole
+	// range has since been read completely by later done windows (see
+	// WindowState.SupersededBy); nothing is left to fetch or redrive.
+	StatusSuperseded = "superseded"
 )
 
 // ErrCursorRegressed is returned by SaveWindow (and CheckAdvance) for a
@@ -48,6 +52,10 @@ type WindowState struct {
 	// range resumes this one.
 	Epoch     string    `json:"epoch,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// SupersededBy names the done windows that covered this one's range
+	// when it became StatusSuperseded: their keys, separated by spaces;
+	// "" otherwise.
+	SupersededBy string `json:"superseded_by,omitempty"`
 }
 
 // WindowKey returns the key of a window's state:
@@ -134,9 +142,9 @@ func CheckAdvance(prev, next WindowState) error {
 
 func validateWindow(w WindowState) error {
 	switch w.Status {
-	case StatusOpen, StatusDone, StatusParked:
+	case StatusOpen, StatusDone, StatusParked, StatusSuperseded:
 	default:
-		return fmt.Errorf("status %q is not %q, %q or %q: %w", w.Status, StatusOpen, StatusDone, StatusParked, ErrInvalidWindow)
+		return fmt.Errorf("status %q is not %q, %q, %q or %q: %w", w.Status, StatusOpen, StatusDone, StatusParked, StatusSuperseded, ErrInvalidWindow)
 	}
 	if w.Pages < 0 || w.Records < 0 || w.Attempts < 0 || w.ChainRestarts < 0 {
 		return fmt.Errorf("negative count in pages=%d records=%d attempts=%d chain_restarts=%d: %w",
