@@ -12,9 +12,6 @@ import (
 	"github.com/marketplace/settle/io/warehouse"
 )
 
-var runColumns = []string{"kind", "window_start", "window_end", "started_at", "finished_at", "fetched",
-	"duplicates", "validated", "quarantined", "promoted", "dead_lettered", "outcome", "detail"}
-
 // RecordRun inserts the run's ledger row, or replaces it if the run id is
 // stored, with one MERGE. Zero times are stored as NULL; times keep
 // microseconds.
