@@ -169,6 +169,15 @@ func TestSameInstantTruthIsTheGreaterDigest(t *testing.T) {
 		if w := s.TruthWithin(a.UpdatedAt, a.UpdatedAt.Add(time.Microsecond), day1.Add(time.Hour)); len(w) != 1 || !bytes.Equal(w[0].Raw, want.Raw) {
 			t.Errorf("%s: TruthWithin its instant is not the greater digest", id)
 		}
+		var numbers []int
+		for _, v := range s.Listable(a.UpdatedAt, a.UpdatedAt.Add(time.Microsecond), day1.Add(time.Hour)) {
+			if v.VendorTxnID == id {
+				numbers = append(numbers, v.Version)
+			}
+		}
+		if !slices.Equal(numbers, []int{a.Version, b.Version}) || b.Version != len(versions)-1 {
+			t.Errorf("%s: Listable at its instant gives versions %v, want %d then %d (of %d)", id, numbers, a.Version, b.Version, len(versions))
+		}
 	}
 	// Both orders occur, so a truth that took the last listed would fail.
 	if lastWins == 0 || firstWins == 0 {
