@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 TEST_TIMEOUT ?= 25m
 TEST_FLAGS ?= -race -shuffle=on
 
-.PHONY: run build test test-short test-property bench fuzz vet fmt fmt-check check worker tidy-check clean
+.PHONY: run build test test-short test-property bench fuzz vet lint fmt fmt-check check worker tidy-check clean
 
 build:
 	$(GO) build -o $(BIN) ./launcher
@@ -49,6 +49,10 @@ fuzz:
 vet:
 	$(GO) vet ./...
 
+## lint: staticcheck, pinned by the tool directive in go.mod (no install step)
+lint:
+	$(GO) tool staticcheck ./...
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
@@ -62,7 +66,7 @@ tidy-check:
 worker:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o bin/worker ./launcher
 
-check: fmt-check vet test worker tidy-check
+check: fmt-check vet lint test worker tidy-check
 
 # Deployment: Flex Template, Terraform, scheduler (launcher/deploy/README.md).
 include launcher/deploy/deploy.mk

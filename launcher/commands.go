@@ -254,6 +254,8 @@ func cmdDeadLetters(ctx context.Context, args []string) int {
 		state := "redriven"
 		if isParked[d.WindowStart.UTC().Format(time.RFC3339Nano)+d.WindowEnd.UTC().Format(time.RFC3339Nano)] {
 			state = "PARKED"
+		} else if st, _, err := cursorstore.LoadWindow(ctx, cursors, cursorstore.WindowKey(cfg.Source, d.WindowStart, d.WindowEnd)); err == nil && st.Status == cursorstore.StatusSuperseded {
+			state = "superseded (range read since)"
 		}
 		fmt.Fprintf(w, "%s/%s\t%s\t%d\t%d\t%s\t%s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano),
 			state, d.Page, d.Attempts, d.LastFailure.UTC().Format(time.RFC3339), oneLine(d.LastError, 120))

@@ -254,17 +254,6 @@ func (s dataflowSettings) driver() dataflowSettings {
 	return d
 }
 
-// apply validates the flags and sets Beam's Dataflow runner flags for the
-// jobs that pipeline.Run submits with Runner "dataflow". Call it once,
-// before pipeline.Run; it changes process-wide flags.
-func (d dataflowFlags) apply(project, source string) error {
-	s, err := d.settings(project, source)
-	if err != nil {
-		return err
-	}
-	return setBeamFlags(s.beamFlags())
-}
-
 // configure copies what the pipeline needs into cfg: the runner and the
 // token's secret (the workers read the token there, not from the
 // environment, which they do not share with this process).

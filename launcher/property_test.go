@@ -73,13 +73,17 @@ func TestAnyCutAnyOrderAnyCrashGivesTheFoldOfTheRawZone(t *testing.T) {
 }
 
 // propertyFaults are the data faults the property is about: stale
-// resends, page-boundary repeats, many records on one updated_at, late
-// versions, invalid settlements and messy ones. Transport faults are off:
-// they are another test's subject and only slow this one down.
+// resends, page-boundary repeats, many records on one updated_at, two
+// versions of one settlement on one updated_at, late versions, settlements
+// whose newest version alone is invalid (its older versions in other
+// windows), invalid and messy ones. Transport faults are off: they are
+// another test's subject and only slow this one down.
 func propertyFaults() vendorsim.Faults {
 	f := vendorsim.NoFaults()
 	f.Resend, f.Duplicate = 0.08, 0.05
 	f.Ties, f.TieGroup = 0.3, 5
+	f.SameInstant = 0.05
+	f.NewestInvalid = 0.1
 	f.Invalid, f.Messy = 0.04, 0.05
 	f.Late, f.MaxLag = 0.1, 10*time.Minute
 	return f

@@ -92,6 +92,10 @@ type Config struct {
 	VolumeBand         float64 `json:"volume_band"`
 	VolumeHistory      int     `json:"volume_history"`
 	VolumeMinRuns      int     `json:"volume_min_runs"`
+	// WindowRetention is how long behind the watermark the states of done
+	// and superseded windows are kept before housekeeping deletes them; 0
+	// keeps them forever. Parked windows are never deleted.
+	WindowRetention time.Duration `json:"window_retention"`
 }
 
 // DefaultConfig returns the embedded local mode under dataDir ("" means
@@ -121,6 +125,7 @@ func DefaultConfig(dataDir string) Config {
 		VolumeBand:         DefaultVolumeBand,
 		VolumeHistory:      DefaultVolumeHistory,
 		VolumeMinRuns:      DefaultVolumeMinRuns,
+		WindowRetention:    DefaultWindowRetention,
 	}
 	c.SetDataDir(dataDir)
 	return c
@@ -209,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if c.VolumeHistory < 1 || c.VolumeMinRuns < 0 {
 		bad("volume history %d / min runs %d: want history ≥ 1, min runs ≥ 0", c.VolumeHistory, c.VolumeMinRuns)
+	}
+	if c.WindowRetention < 0 {
+		bad("window retention %v: want 0 (keep forever) or more", c.WindowRetention)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)

@@ -350,7 +350,7 @@ func finish(ctx context.Context, cfg Config, opts Options, b *backends, sum Summ
 	sum.Windows = len(tasks)
 	opts.Logger.Info("run starting", logKeyRun, sum.RunID, logKeyKind, sum.Kind, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyWindows, len(tasks))
 	if len(tasks) > 0 {
-		if err := ingest(ctx, cfg, opts, b, &sum, tasks); err != nil {
+		if err := ingestAndTidy(ctx, cfg, opts, b, &sum, tasks); err != nil {
 			return recordFailure(ctx, b, opts, sum, started, err)
 		}
 	}

@@ -230,8 +230,8 @@ func replayWindows(ctx context.Context, cfg Config, b *backends, from, to time.T
 		return nil, fmt.Errorf("listing windows: %w", err)
 	}
 	for _, k := range keys {
-		src, start, end, err := cursorstore.ParseWindowKey(k)
-		if err != nil || src != cfg.Source || !start.Before(to) || !end.After(from) || seen[rawWindow{start, end}] {
+		start, end, err := cursorstore.ParseWindowKey(cfg.Source, k)
+		if err != nil || !start.Before(to) || !end.After(from) || seen[rawWindow{start, end}] {
 			continue
 		}
 		st, _, err := cursorstore.LoadWindow(ctx, b.cursors, k)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -19,6 +18,10 @@ const (
 	// StatusParked: a page failed past its budget; a dead letter records it
 	// and a later run may retry from Cursor.
 	StatusParked = "parked"
+	// StatusSuperseded: the window was parked or left open, and its whole
+	// range has since been read completely by later done windows (see
+	// WindowState.SupersededBy); nothing is left to fetch or redrive.
+	StatusSuperseded = "superseded"
 )
 
 // ErrCursorRegressed is returned by SaveWindow (and CheckAdvance) for a
@@ -62,6 +65,10 @@ type WindowState struct {
 	// (or a refetch) adopts the objects the raw zone holds then. A few
 	// hundred entries per hour window at the vendor's volume.
 	Objects []string `json:"objects,omitempty"`
+	// SupersededBy names the done windows that covered this one's range
+	// when it became StatusSuperseded: their keys, separated by spaces;
+	// "" otherwise.
+	SupersededBy string `json:"superseded_by,omitempty"`
 }
 
 // AddObject records the landed object file name, once.
@@ -78,22 +85,6 @@ func (w *WindowState) AddObject(file string) {
 // before.
 func WindowKey(source string, start, end time.Time) string {
 	return "window/" + source + "/" + start.UTC().Format(time.RFC3339Nano) + "_" + end.UTC().Format(time.RFC3339Nano)
-}
-
-// ParseWindowKey returns the source and bounds of a key WindowKey made.
-func ParseWindowKey(key string) (source string, start, end time.Time, err error) {
-	rest, ok := strings.CutPrefix(key, "window/")
-	src, bounds, ok2 := strings.Cut(rest, "/")
-	a, b, ok3 := strings.Cut(bounds, "_")
-	if !ok || !ok2 || !ok3 {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("window key %q: want window/<source>/<start>_<end>", key)
-	}
-	start, err1 := time.Parse(time.RFC3339Nano, a)
-	end, err2 := time.Parse(time.RFC3339Nano, b)
-	if err := errors.Join(err1, err2); err != nil {
-		return "", time.Time{}, time.Time{}, fmt.Errorf("window key %q: %w", key, err)
-	}
-	return src, start.UTC(), end.UTC(), nil
 }
 
 // LoadWindow reads the window state at key. An absent window yields the zero
@@ -174,9 +165,9 @@ func CheckAdvance(prev, next WindowState) error {
 
 func validateWindow(w WindowState) error {
 	switch w.Status {
-	case StatusOpen, StatusDone, StatusParked:
+	case StatusOpen, StatusDone, StatusParked, StatusSuperseded:
 	default:
-		return fmt.Errorf("status %q is not %q, %q or %q: %w", w.Status, StatusOpen, StatusDone, StatusParked, ErrInvalidWindow)
+		return fmt.Errorf("status %q is not %q, %q, %q or %q: %w", w.Status, StatusOpen, StatusDone, StatusParked, StatusSuperseded, ErrInvalidWindow)
 	}
 	if w.Pages < 0 || w.Records < 0 || w.Attempts < 0 || w.ChainRestarts < 0 {
 		return fmt.Errorf("negative count in pages=%d records=%d attempts=%d chain_restarts=%d: %w",

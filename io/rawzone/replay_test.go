@@ -1,6 +1,8 @@
 package rawzone_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +183,6 @@ func TestDeadLettersAreWrittenOnceAndListedByWindow(t *testing.T) {
 	letters := []rawzone.DeadLetter{
 		dl("2024-05-02T10:00:00Z", 3, "2024-05-02T11:30:00Z"),
 		dl("2024-05-01T10:00:00Z", 7, "2024-05-01T12:00:00Z"),
-		dl("2024-05-01T10:00:00Z", 2, "2024-05-01T12:00:00.5Z"),
 		dl("2024-05-01T10:00:00Z", 2, "2024-05-01T11:00:00Z"),
 	}
 	for _, d := range letters {
@@ -189,8 +190,9 @@ func TestDeadLettersAreWrittenOnceAndListedByWindow(t *testing.T) {
 		if err != nil {
 			t.Fatalf("WriteDeadLetter = %v", err)
 		}
-		wantName := fmt.Sprintf("deadletter/settlements/date=%s/window=%s-%s/%d.json", d.WindowStart.Format("2006-01-02"),
-			d.WindowStart.Format("20060102T1504Z"), d.WindowEnd.Format("20060102T1504Z"), d.LastFailure.UnixNano())
+		cursorHash := sha256.Sum256([]byte(d.Cursor))
+		wantName := fmt.Sprintf("deadletter/settlements/date=%s/window=%s-%s/page-%05d-%s.json", d.WindowStart.Format("2006-01-02"),
+			d.WindowStart.Format("20060102T1504Z"), d.WindowEnd.Format("20060102T1504Z"), d.Page, hex.EncodeToString(cursorHash[:])[:16])
 		if name != wantName {
 			t.Errorf("WriteDeadLetter name = %q, want %q", name, wantName)
 		}
@@ -199,24 +201,52 @@ func TestDeadLettersAreWrittenOnceAndListedByWindow(t *testing.T) {
 			t.Errorf("WriteDeadLetter retry = %v, want nil", err)
 		}
 	}
-	changed := letters[0]
-	changed.LastError = "something else"
-	if _, err := rawzone.WriteDeadLetter(t.Context(), s, changed); !errors.Is(err, rawzone.ErrContentMismatch) {
-		t.Errorf("WriteDeadLetter of another letter at the same instant = %v, want ErrContentMismatch", err)
+	// The same page failing again later (a retried bundle, a redrive) is
+	// the same dead letter: same name, no second object, the first stays.
+	again := letters[2]
+	again.FirstFailure, again.LastFailure = at("2024-05-01T12:00:00.5Z"), at("2024-05-01T12:10:00.5Z")
+	again.Attempts, again.LastError, again.RequestID = 40, "fetching page: status 500", "req_2"
+	first, _ := rawzone.DeadLetterName(letters[2])
+	if name, err := rawzone.WriteDeadLetter(t.Context(), s, again); err != nil || name != first {
+		t.Errorf("WriteDeadLetter of the same page failing later = %q, %v, want %q, nil", name, err, first)
+	}
+	// Another page of the same window, or the same page number reached
+	// with another cursor (a new chain), is another dead letter.
+	otherCursor := letters[2]
+	otherCursor.Cursor = "c_other_chain"
+	if name, err := rawzone.WriteDeadLetter(t.Context(), s, otherCursor); err != nil || name == first {
+		t.Errorf("WriteDeadLetter of page 2 with another cursor = %q, %v, want a new name and nil", name, err)
 	}
 	other := letters[0]
 	other.Source = "settlements-eu"
 	if _, err := rawzone.WriteDeadLetter(t.Context(), s, other); err != nil {
 		t.Fatal(err)
 	}
+	names, err := s.List(t.Context(), "deadletter/settlements/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 4 {
+		t.Errorf("dead letter objects = %q, want 4 (one per page and cursor)", names)
+	}
 
 	got, err := rawzone.ListDeadLetters(t.Context(), s, "settlements")
 	if err != nil {
 		t.Fatalf("ListDeadLetters = %v", err)
 	}
-	want := []rawzone.DeadLetter{letters[3], letters[2], letters[1], letters[0]}
+	want := []rawzone.DeadLetter{letters[2], otherCursor, letters[1], letters[0]}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListDeadLetters mismatch (-want +got):\n%s", diff)
+	}
+
+	// An object under the name that is not a dead letter of the page is a
+	// mismatch, never taken as the same dead letter.
+	s2 := newFileStore(t)
+	if err := s2.PutOnce(t.Context(), first, []byte(`{"source":"settlements","page":99}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rawzone.WriteDeadLetter(t.Context(), s2, letters[2]); !errors.Is(err, rawzone.ErrContentMismatch) {
+		t.Errorf("WriteDeadLetter over another page's object = %v, want ErrContentMismatch", err)
 	}
 
 	for _, bad := range []rawzone.DeadLetter{
@@ -227,5 +257,67 @@ func TestDeadLettersAreWrittenOnceAndListedByWindow(t *testing.T) {
 		if _, err := rawzone.WriteDeadLetter(t.Context(), s, bad); !errors.Is(err, rawzone.ErrInvalidPage) {
 			t.Errorf("WriteDeadLetter(%+v) = %v, want ErrInvalidPage", bad, err)
 		}
+	}
+}
+
+// Dead letters written before they were named by page are named by their
+// failure time; a page that failed twice then has two objects. They are
+// still listed, folded into one dead letter per page, also with a later
+// one of the same page under the new name.
+func TestDeadLettersUnderOldTimeNamesAreListedOncePerPage(t *testing.T) {
+	s := newFileStore(t)
+	at := func(v string) time.Time { return mustTime(t, v) }
+	start := at("2024-05-01T10:00:00Z")
+	legacy := func(d rawzone.DeadLetter) {
+		t.Helper()
+		data, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("deadletter/settlements/date=2024-05-01/window=20240501T1000Z-20240501T1100Z/%d.json", d.LastFailure.UnixNano())
+		if err := s.PutOnce(t.Context(), name, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := rawzone.DeadLetter{
+		Source: "settlements", WindowStart: start, WindowEnd: start.Add(time.Hour), Cursor: "c_4", Page: 4,
+		Attempts: 10, FirstFailure: at("2024-05-01T11:00:00Z"), LastFailure: at("2024-05-01T11:05:00Z"),
+		LastError: "status 503", RequestID: "req_a",
+	}
+	second := base
+	second.Attempts, second.FirstFailure, second.LastFailure = 12, at("2024-05-01T11:06:00Z"), at("2024-05-01T11:11:00Z")
+	second.LastError, second.RequestID = "status 502", "req_b"
+	otherPage := base
+	otherPage.Page, otherPage.Cursor, otherPage.LastFailure = 1, "c_1", at("2024-05-01T10:30:00Z")
+	legacy(base)
+	legacy(second)
+	legacy(otherPage)
+
+	got, err := rawzone.ListDeadLetters(t.Context(), s, "settlements")
+	if err != nil {
+		t.Fatalf("ListDeadLetters = %v", err)
+	}
+	folded := second
+	folded.FirstFailure, folded.Attempts = base.FirstFailure, 22
+	if diff := cmp.Diff([]rawzone.DeadLetter{otherPage, folded}, got); diff != "" {
+		t.Errorf("ListDeadLetters of old names mismatch (-want +got):\n%s", diff)
+	}
+
+	// The same page failing once more after the upgrade: a new-named
+	// object, still one dead letter in the listing.
+	third := base
+	third.Attempts, third.FirstFailure, third.LastFailure = 3, at("2024-05-01T12:00:00Z"), at("2024-05-01T12:01:00Z")
+	third.LastError, third.RequestID = "status 500", "req_c"
+	if _, err := rawzone.WriteDeadLetter(t.Context(), s, third); err != nil {
+		t.Fatalf("WriteDeadLetter = %v", err)
+	}
+	got, err = rawzone.ListDeadLetters(t.Context(), s, "settlements")
+	if err != nil {
+		t.Fatalf("ListDeadLetters = %v", err)
+	}
+	folded = third
+	folded.FirstFailure, folded.Attempts = base.FirstFailure, 25
+	if diff := cmp.Diff([]rawzone.DeadLetter{otherPage, folded}, got); diff != "" {
+		t.Errorf("ListDeadLetters of old and new names mismatch (-want +got):\n%s", diff)
 	}
 }

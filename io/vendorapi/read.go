@@ -206,7 +206,7 @@ func (fn *readPagesFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker,
 		}
 	}
 	switch st.Status {
-	case cursorstore.StatusDone:
+	case cursorstore.StatusDone, cursorstore.StatusSuperseded: // superseded: later done windows read its range
 		windowsSkipped.Inc(ctx, 1)
 		rt.TryClaim(claimEnd{})
 		return nil

@@ -1,7 +1,7 @@
 // Package cursorstoretest is the contract suite every cursorstore.Store back
 // end must pass: compare-and-set semantics, listing, odd keys, large bodies,
-// no lost update under concurrency, and the typed window, lease and
-// watermark documents built on top.
+// no lost update under concurrency, the typed window, lease and watermark
+// documents built on top, and the optional Deleter capability.
 //
 // A back end's test calls Run with a function that opens a fresh, empty
 // store for each subtest (a new directory, a new Firestore collection).
@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("window", func(t *testing.T) { runWindow(t, open) })
 	t.Run("lease", func(t *testing.T) { runLease(t, open) })
 	t.Run("watermark", func(t *testing.T) { runWatermark(t, open) })
+	t.Run("delete", func(t *testing.T) { runDelete(t, open) })
 }
 
 func runCAS(t *testing.T, open Opener) {

@@ -148,11 +148,11 @@ func (e *gcpEnv) flags() []string {
 // rawPages counts the page objects in the raw zone.
 func (e *gcpEnv) rawPages(t *testing.T) int {
 	t.Helper()
-	objs, _, err := e.gcs.ListObjectsWithOptions(e.bucket, fakestorage.ListOptions{Prefix: "raw/pages/"})
+	list, err := e.gcs.ListObjectsWithOptionsPaginated(e.bucket, fakestorage.ListOptions{Prefix: "raw/pages/"}) // no MaxResults: one page of all
 	if err != nil {
 		t.Fatalf("listing raw pages in fake-gcs-server: %v", err)
 	}
-	return len(objs)
+	return len(list.Objects)
 }
 
 // cursors opens the environment's cursor store.

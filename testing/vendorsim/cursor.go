@@ -23,8 +23,12 @@ type cursor struct {
 	incl    bool
 	posT    int64  // unix microseconds
 	posKey  uint32 // key of the record at the position
-	page    uint32 // number of the page this cursor asks for
-	issued  int64  // unix nanoseconds
+	// posTie is set when the record at the position is the second of two
+	// versions of one settlement with the same updated_at (SameInstant):
+	// (posT, posKey) alone would not tell them apart.
+	posTie bool
+	page   uint32 // number of the page this cursor asks for
+	issued int64  // unix nanoseconds
 }
 
 func (c cursor) encode(seed uint64) string {
@@ -35,6 +39,9 @@ func (c cursor) encode(seed uint64) string {
 	}
 	if c.incl {
 		flags |= 2
+	}
+	if c.posTie {
+		flags |= 4
 	}
 	b = append(b, cursorVersion, flags)
 	b = binary.AppendVarint(b, c.gte)
@@ -59,10 +66,10 @@ func decodeCursor(s string, seed uint64) (cursor, error) {
 		return cursor{}, fmt.Errorf("decoding cursor: %w: too short", errMalformedCursor)
 	}
 	body, mac := b[:len(b)-8], binary.BigEndian.Uint64(b[len(b)-8:])
-	if hashBytes(seed, body) != mac || body[0] != cursorVersion || body[1]&^3 != 0 {
+	if hashBytes(seed, body) != mac || body[0] != cursorVersion || body[1]&^7 != 0 {
 		return cursor{}, fmt.Errorf("decoding cursor: %w: not issued here", errMalformedCursor)
 	}
-	c := cursor{hasPos: body[1]&1 != 0, incl: body[1]&2 != 0}
+	c := cursor{hasPos: body[1]&1 != 0, incl: body[1]&2 != 0, posTie: body[1]&4 != 0}
 	rest := body[2:]
 	varint := func() int64 {
 		v, n := binary.Varint(rest)
@@ -103,6 +110,9 @@ func (c cursor) identity() uint64 {
 	}
 	if c.incl {
 		flags |= 2
+	}
+	if c.posTie {
+		flags |= 4
 	}
 	return hashOf(uint64(c.gte), uint64(c.lt), uint64(c.limit), flags,
 		uint64(c.posT), uint64(c.posKey), uint64(c.page))

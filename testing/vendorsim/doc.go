@@ -9,7 +9,8 @@
 // settlement i (its id, fields, versions, defects, metadata and the lag before
 // each version is listable) is a pure function of (Config.Seed, i,
 // Config.From, Config.To, Config.Records, Config.MetadataBytes and the data
-// knobs of Faults: Invalid, Messy, Late, MaxLag, Ties, TieGroup). Records are
+// knobs of Faults: Invalid, Messy, Late, MaxLag, Ties, TieGroup,
+// NewestInvalid, SameInstant). Records are
 // generated on demand; the only thing held in memory is a sorted index of 16
 // bytes per version (about 80 MB for 3,000,000 settlements).
 //
@@ -17,6 +18,13 @@
 // failed, or pending→settled→reversed, with strictly increasing updated_at in
 // [From, To) at microsecond resolution. A window lists the versions whose
 // updated_at it holds, ascending by (updated_at, vendor_txn_id).
+//
+// A fraction Faults.SameInstant of settlements has one more version, a
+// vendor bug: the same updated_at as its newest one and another status.
+// Both are listed, next to each other (their (updated_at, vendor_txn_id)
+// is equal; the extra one second, and cursors tell the two apart). Of the
+// two, the newer is the one whose raw record has the greater Digest (the
+// pipeline's tie rule), and the truth follows it.
 //
 // # Visibility
 //
@@ -29,7 +37,14 @@
 // # Dirty data
 //
 // Defects are decided per settlement, so every version of a vendor_txn_id
-// shares one defect (or none) and the truth is well defined. A fraction
+// shares one defect (or none), with one exception: a fraction
+// Faults.NewestInvalid of the settlements with two or more versions has
+// valid older versions and a newest version that a correct gate
+// quarantines (amount null, amount negative or currency unknown). The newest
+// version is the truth, so TruthRecord.Valid is false for them and a correct
+// pipeline holds no older version of them in settlements; their newest
+// version is moved out of the hour of the one before when the span allows,
+// so the two land in different windows. A fraction
 // Faults.Messy of settlements is normalisable (still valid): the amount as a
 // JSON number literal, a lower-case currency, or unknown extra fields. A
 // fraction Faults.Invalid carries exactly one defect that a correct gate

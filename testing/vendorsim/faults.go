@@ -33,7 +33,7 @@ const (
 //
 // Per page identity: Sticky, Poison, Duplicate, Short, Empty, Junk. Per
 // listed version: Resend. Per settlement (data, see the package doc):
-// Invalid, Messy, Late, Ties.
+// Invalid, Messy, Late, Ties, NewestInvalid, SameInstant.
 type Faults struct {
 	Rate429          float64       `json:"rate429"`     // 429 rate_limited
 	RetryAfter       time.Duration `json:"retry_after"` // Retry-After of a fault 429 (default 1s when zero)
@@ -71,6 +71,17 @@ type Faults struct {
 	MaxLag   time.Duration `json:"max_lag"`
 	Ties     float64       `json:"ties"`      // settlements created at a shared instant
 	TieGroup int           `json:"tie_group"` // mean number of settlements per shared instant
+	// NewestInvalid is the fraction of settlements whose newest version
+	// alone fails the gate (amount null, amount negative or currency
+	// unknown, by seed) while the older ones are valid; it applies to
+	// settlements with two or more versions, and moves the newest one out
+	// of the hour window of the one before when the span allows.
+	NewestInvalid float64 `json:"newest_invalid"`
+	// SameInstant is the fraction of settlements listed with an extra
+	// version that has the same updated_at as their newest one and
+	// another status (a vendor bug). Of the two, the one whose raw record
+	// has the greater Digest is the newer.
+	SameInstant float64 `json:"same_instant"`
 
 	// CursorTTL is how long a cursor lives after it is issued; 0 means
 	// forever. Expired cursors get 410 cursor_expired.
@@ -86,7 +97,9 @@ type Faults struct {
 func NoFaults() Faults { return Faults{RetryAfterFormat: RetryAfterDelta} }
 
 // DefaultFaults returns the "default" preset used by make run: moderate 429s
-// and 5xx, truncated and reset bodies, dirty data, resends and duplicates,
+// and 5xx, truncated and reset bodies, dirty data (2% of settlements with
+// an invalid newest version over a valid older one, 1% with two versions
+// at one updated_at), resends and duplicates,
 // late visibility, sticky failures of 20–40 s, a real rate limit of 20/s
 // (below the documented 25), and no page that never recovers.
 func DefaultFaults() Faults {
@@ -97,7 +110,7 @@ func DefaultFaults() Faults {
 		Sticky: 0.02, StickyFor: 30 * time.Second,
 		Duplicate: 0.03, Short: 0.05, Empty: 0.02, Resend: 0.02,
 		Invalid: 0.01, Messy: 0.03, Late: 0.05, MaxLag: 10 * time.Minute,
-		Ties: 0.2, TieGroup: 20,
+		Ties: 0.2, TieGroup: 20, NewestInvalid: 0.02, SameInstant: 0.01,
 		CursorTTL: 10 * time.Minute,
 		RateLimit: 20, Burst: 40,
 	}
@@ -113,6 +126,7 @@ func AllFaults() Faults {
 	f.Slow, f.Sticky, f.Poison = 0.02, 0.03, 0.005
 	f.Duplicate, f.Short, f.Empty, f.Junk, f.Resend = 0.05, 0.1, 0.05, 0.01, 0.05
 	f.Invalid, f.Messy, f.Late, f.Ties = 0.03, 0.05, 0.1, 0.3
+	f.NewestInvalid, f.SameInstant = 0.05, 0.03
 	f.CursorTTL = 5 * time.Minute
 	return f
 }
@@ -154,6 +168,8 @@ var faultKeys = []faultKey{
 	{name: "maxlag", dur: func(f *Faults) *time.Duration { return &f.MaxLag }},
 	{name: "ties", prob: func(f *Faults) *float64 { return &f.Ties }},
 	{name: "tiegroup", num: func(f *Faults) *int { return &f.TieGroup }},
+	{name: "newestinvalid", prob: func(f *Faults) *float64 { return &f.NewestInvalid }},
+	{name: "sameinstant", prob: func(f *Faults) *float64 { return &f.SameInstant }},
 	{name: "cursorttl", dur: func(f *Faults) *time.Duration { return &f.CursorTTL }},
 	{name: "ratelimit", rate: func(f *Faults) *float64 { return &f.RateLimit }},
 	{name: "burst", num: func(f *Faults) *int { return &f.Burst }},
@@ -280,6 +296,9 @@ func (f Faults) Validate() error {
 	}
 	if f.Invalid+f.Messy > 1 {
 		return fmt.Errorf("invalid+messy=%v exceeds 1: %w", f.Invalid+f.Messy, ErrBadFaults)
+	}
+	if f.NewestInvalid+f.SameInstant > 1 {
+		return fmt.Errorf("newestinvalid+sameinstant=%v exceeds 1: %w", f.NewestInvalid+f.SameInstant, ErrBadFaults)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package vendorsim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"time"
 )
@@ -37,7 +39,9 @@ const (
 
 var statusNames = [...]string{"pending", "settled", "failed", "reversed"}
 
-// defect is the one data defect a settlement carries on all its versions.
+// defect is a data defect. A settlement carries one on all its versions
+// (fields.defect), except that the NewestInvalid knob gives one to its
+// newest version only (plan.newest).
 type defect uint8
 
 const (
@@ -96,6 +100,8 @@ type generator struct {
 	invalid       float64
 	messy         float64
 	late          float64
+	newestInvalid float64
+	sameInstant   float64
 	maxLag        int64 // microseconds
 	metadataBytes int
 	sellers       uint64
@@ -112,6 +118,8 @@ func newGenerator(cfg Config) *generator {
 		invalid:       cfg.Faults.Invalid,
 		messy:         cfg.Faults.Messy,
 		late:          cfg.Faults.Late,
+		newestInvalid: cfg.Faults.NewestInvalid,
+		sameInstant:   cfg.Faults.SameInstant,
 		maxLag:        cfg.Faults.MaxLag.Microseconds(),
 		metadataBytes: cfg.MetadataBytes,
 		sellers:       uint64(max(10, cfg.Records/40)),
@@ -126,11 +134,57 @@ func newGenerator(cfg Config) *generator {
 	return g
 }
 
+// extraVer is the version slot of the SameInstant knob's extra version:
+// refs keep the version in two bits, and regular versions use 0..2.
+const extraVer = 3
+
+// newestDefects are the defects the NewestInvalid knob gives a newest
+// version: amount null, amount negative, currency unknown.
+var newestDefects = [...]defect{defAmountMissing, defAmountNegative, defCurrencyUnknown}
+
 // plan is the version history of one settlement.
 type plan struct {
-	n  int      // number of versions, 1..3
-	t  [3]int64 // updated_at of each version, unix microseconds, increasing
-	st [3]uint8 // status of each version
+	n  int      // number of regular versions, 1..3
+	t  [4]int64 // updated_at of each version, unix microseconds, increasing over 0..n-1; t[extraVer] = t[n-1] when extra
+	st [4]uint8 // status of each version
+	// newest is the defect of version n-1 alone (the NewestInvalid knob),
+	// defNone for most settlements.
+	newest defect
+	// extra is set by the SameInstant knob: version extraVer has the same
+	// updated_at as version n-1 and another status.
+	extra bool
+}
+
+// versions returns how many versions p lists, the extra one included.
+func (p plan) versions() int {
+	if p.extra {
+		return p.n + 1
+	}
+	return p.n
+}
+
+// number is the TruthRecord.Version of the version in slot v.
+func (p plan) number(v int) int {
+	if v == extraVer && p.extra {
+		return p.n
+	}
+	return v
+}
+
+// slot is the version slot of TruthRecord.Version number.
+func (p plan) slot(number int) int {
+	if p.extra && number == p.n {
+		return extraVer
+	}
+	return number
+}
+
+// at returns f with the defect version v carries.
+func (p plan) at(f fields, v int) fields {
+	if p.newest != defNone && v == p.n-1 {
+		f.defect = p.newest
+	}
+	return f
 }
 
 func (g *generator) plan(idx uint32) plan {
@@ -172,9 +226,74 @@ func (g *generator) plan(idx uint32) plan {
 			p.st[1] = stFailed
 		}
 	case 3:
-		p.st = [3]uint8{stPending, stSettled, stReversed}
+		p.st = [4]uint8{stPending, stSettled, stReversed}
+	}
+	if g.newestInvalid > 0 || g.sameInstant > 0 {
+		h := hashOf(g.seed, saltNewest, uint64(idx))
+		switch u := unit(h); {
+		case u < g.newestInvalid:
+			if p.n >= 2 {
+				p.newest = newestDefects[mix64(h)%uint64(len(newestDefects))]
+				g.spreadNewest(&p)
+			}
+		case u < g.newestInvalid+g.sameInstant:
+			p.extra = true
+			p.t[extraVer] = p.t[p.n-1]
+			p.st[extraVer] = stSettled
+			if p.st[p.n-1] == stSettled {
+				p.st[extraVer] = stFailed
+			}
+		}
 	}
 	return p
+}
+
+// hourUS is an hour in microseconds: the pipeline's window size.
+const hourUS = int64(time.Hour / time.Microsecond)
+
+// spreadNewest moves p's newest version out of the hour (aligned to the
+// Unix epoch, like the pipeline's windows) of the version before it, when
+// the span leaves room: the invalid newest version and the valid older one
+// then sit in different windows, so a pipeline that decides per window or
+// per chunk sees them apart.
+func (g *generator) spreadNewest(p *plan) {
+	prev, last := p.t[p.n-2], p.t[p.n-1]
+	next := (prev/hourUS + 1) * hourUS
+	if last >= next {
+		return
+	}
+	if moved := next + (last-prev)%hourUS; moved < g.to {
+		p.t[p.n-1] = moved
+	}
+}
+
+// newer returns which of the version slots a and b of settlement idx is
+// the newer: the later updated_at, and between two with the same one (the
+// SameInstant knob), the one whose raw record has the greater Digest.
+func (g *generator) newer(idx uint32, a, b int) int {
+	p := g.plan(idx)
+	switch {
+	case p.t[a] > p.t[b]:
+		return a
+	case p.t[b] > p.t[a]:
+		return b
+	case a == b:
+		return a
+	}
+	f := g.fields(idx)
+	if Digest(g.appendRecord(nil, idx, f, p, a)) > Digest(g.appendRecord(nil, idx, f, p, b)) {
+		return a
+	}
+	return b
+}
+
+// Digest is the pipeline's tie-break digest of a raw record: the lowercase
+// hex of the first 16 bytes of the SHA-256 of the record's JSON bytes
+// exactly as listed. Of two versions of a settlement with the same
+// updated_at, the one with the greater digest is the newer.
+func Digest(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
 }
 
 // instant is the j-th shared updated_at of the Ties knob.
@@ -289,6 +408,11 @@ func (g *generator) fields(idx uint32) fields {
 	case u < g.invalid+g.messy:
 		f.defect = defAmountNumber + defect(mix64(h)%uint64(firstInvalid-defAmountNumber))
 	}
+	// A settlement drawn by NewestInvalid keeps its older versions valid:
+	// that is the case it exists for.
+	if f.defect >= firstInvalid && g.newestInvalid > 0 && unit(hashOf(g.seed, saltNewest, uint64(idx))) < g.newestInvalid {
+		f.defect = defNone
+	}
 	return f
 }
 
@@ -375,8 +499,10 @@ func (p plan) settledAt(v int) int64 {
 	return -1
 }
 
-// appendRecord appends version v of settlement idx as the vendor sends it.
+// appendRecord appends the version in slot v of settlement idx as the
+// vendor sends it.
 func (g *generator) appendRecord(b []byte, idx uint32, f fields, p plan, v int) []byte {
+	f = p.at(f, v)
 	b = append(b, `{"vendor_txn_id":"`...)
 	b = append(b, f.id...)
 	b = append(b, `","order_id":`...)

@@ -526,7 +526,7 @@ func (s *Sim) buildPage(req pageReq) page {
 	window := s.index[firstAt(s.index, req.gteUS):firstAt(s.index, req.ltUS)]
 	start := 0
 	if req.c.hasPos {
-		start = after(window, req.c.posT, req.c.posKey, req.c.incl)
+		start = after(window, req.c.posT, req.c.posKey, tieRankOf(req.c.posTie), req.c.incl)
 	}
 	nextVisible := func(i int) int {
 		for ; i < len(window); i++ {
@@ -596,7 +596,7 @@ func (s *Sim) buildPage(req pageReq) page {
 			}
 			last, haveLast = e, true
 			i++
-			if v > 0 && pg.records < size && f.Resend > 0 &&
+			if v > 0 && v != extraVer && pg.records < size && f.Resend > 0 &&
 				unit(hashOf(seed, saltResend, uint64(e.ref))) < f.Resend &&
 				nowUS >= pl.t[v-1]+s.gen.lag(idx, v-1) {
 				rec = s.gen.appendRecord(rec[:0], idx, fl, pl, v-1)
@@ -608,8 +608,9 @@ func (s *Sim) buildPage(req pageReq) page {
 		hasMore = nextVisible(i) < len(window)
 		pg.short = pg.short && hasMore
 		if haveLast {
-			repeated := req.c.hasPos && req.c.incl && last.t == req.c.posT && last.key == req.c.posKey
-			next.hasPos, next.posT, next.posKey = true, last.t, last.key
+			repeated := req.c.hasPos && req.c.incl && last.t == req.c.posT && last.key == req.c.posKey &&
+				last.tieRank() == tieRankOf(req.c.posTie)
+			next.hasPos, next.posT, next.posKey, next.posTie = true, last.t, last.key, last.tieRank() == 1
 			next.incl = hasMore && !repeated && chance(7, f.Duplicate)
 			if next.incl {
 				pg.dups++
@@ -626,4 +627,11 @@ func (s *Sim) buildPage(req pageReq) page {
 	}
 	pg.body = b
 	return pg
+}
+
+func tieRankOf(posTie bool) int {
+	if posTie {
+		return 1
+	}
+	return 0
 }

@@ -17,11 +17,24 @@ type entry struct {
 func (e entry) idx() uint32 { return e.ref >> 2 }
 func (e entry) ver() int    { return int(e.ref & 3) }
 
+// tieRank orders the two versions of one settlement that share an
+// updated_at (the SameInstant knob): the regular one, then the extra one.
+// Every other entry has rank 0 and a unique (t, key).
+func (e entry) tieRank() int {
+	if e.ver() == extraVer {
+		return 1
+	}
+	return 0
+}
+
 func compareEntry(a, b entry) int {
 	if c := cmp.Compare(a.t, b.t); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.key, b.key)
+	if c := cmp.Compare(a.key, b.key); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.tieRank(), b.tieRank())
 }
 
 // maxRecords bounds Config.Records so that idx<<2 fits a uint32.
@@ -38,6 +51,9 @@ func (g *generator) buildIndex() []entry {
 		for v := range p.n {
 			es = append(es, entry{t: p.t[v], key: k, ref: idx<<2 | uint32(v)})
 		}
+		if p.extra {
+			es = append(es, entry{t: p.t[extraVer], key: k, ref: idx<<2 | extraVer})
+		}
 	}
 	slices.SortFunc(es, compareEntry)
 	return slices.Clip(es)
@@ -50,9 +66,13 @@ func firstAt(es []entry, t int64) int {
 	return sort.Search(len(es), func(i int) bool { return es[i].t >= t })
 }
 
-// after returns the first position past (t, key), or at it when inclusive.
-func after(es []entry, t int64, key uint32, inclusive bool) int {
+// after returns the first position past (t, key, rank), or at it when
+// inclusive; rank is the tieRank of the entry at the position.
+func after(es []entry, t int64, key uint32, rank int, inclusive bool) int {
 	pos := entry{t: t, key: key}
+	if rank == 1 {
+		pos.ref = extraVer
+	}
 	return sort.Search(len(es), func(i int) bool {
 		c := compareEntry(es[i], pos)
 		return c > 0 || (inclusive && c == 0)

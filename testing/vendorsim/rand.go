@@ -17,6 +17,7 @@ const (
 	saltRequestID
 	saltCursor
 	saltPerm
+	saltNewest
 )
 
 // mix64 is the splitmix64 finaliser: a bijective avalanche of 64 bits.

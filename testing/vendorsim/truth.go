@@ -60,8 +60,11 @@ type Version struct {
 	VisibleAt   time.Time `json:"visible_at"`
 }
 
+// truth returns the version in slot v of settlement idx.
 func (g *generator) truth(idx uint32, v int) TruthRecord {
 	f, p := g.fields(idx), g.plan(idx)
+	raw := g.appendRecord(nil, idx, f, p, v)
+	f = p.at(f, v)
 	tr := TruthRecord{
 		VendorTxnID: f.id,
 		Type:        f.typeText(),
@@ -70,12 +73,12 @@ func (g *generator) truth(idx uint32, v int) TruthRecord {
 		CreatedAt:   time.UnixMicro(p.t[0]).UTC(),
 		UpdatedAt:   time.UnixMicro(p.t[v]).UTC(),
 		Metadata:    g.appendMetadata(nil, idx),
-		Version:     v,
-		Versions:    p.n,
+		Version:     p.number(v),
+		Versions:    p.versions(),
 		VisibleAt:   time.UnixMicro(p.t[v] + g.lag(idx, v)).UTC(),
 		Valid:       f.defect < firstInvalid,
 		Defect:      defectNames[f.defect],
-		Raw:         g.appendRecord(nil, idx, f, p, v),
+		Raw:         raw,
 	}
 	if f.orderID != "" {
 		tr.OrderID = &f.orderID
@@ -121,9 +124,13 @@ func (s *Sim) Listable(gte, lt, now time.Time) []Version {
 		}
 		idx, v := e.idx(), e.ver()
 		r := newRNG(s.gen.seed, saltFields, uint64(idx))
+		number := v
+		if v == extraVer {
+			number = s.gen.plan(idx).number(v)
+		}
 		out = append(out, Version{
 			VendorTxnID: s.gen.vendorTxnID(idx, &r),
-			Version:     v,
+			Version:     number,
 			UpdatedAt:   time.UnixMicro(e.t).UTC(),
 			VisibleAt:   time.UnixMicro(e.t + s.gen.lag(idx, v)).UTC(),
 		})
@@ -135,6 +142,12 @@ func (s *Sim) Listable(gte, lt, now time.Time) []Version {
 // settlement among its versions with updated_at in [gte, lt) that are
 // listable at now: what a pipeline that read those windows at now must
 // hold. It holds 9 bytes per settlement while it runs.
+//
+// The newest version is the truth even when it is invalid (NewestInvalid):
+// the record then has Valid false and its Reason, and a correct pipeline
+// holds no older version of that settlement in settlements. Of two
+// versions with the same updated_at (SameInstant), the newest is the one
+// whose Raw has the greater Digest.
 func (s *Sim) TruthSeq(gte, lt, now time.Time) iter.Seq[TruthRecord] {
 	return func(yield func(TruthRecord) bool) {
 		nowUS := now.UnixMicro()
@@ -143,8 +156,14 @@ func (s *Sim) TruthSeq(gte, lt, now time.Time) iter.Seq[TruthRecord] {
 			best[i] = -1
 		}
 		for _, e := range s.window(gte, lt) {
-			if s.gen.visible(e, nowUS) {
-				best[e.idx()] = max(best[e.idx()], int8(e.ver()))
+			if !s.gen.visible(e, nowUS) {
+				continue
+			}
+			i, v := e.idx(), int8(e.ver())
+			if b := best[i]; b >= 0 && (b == extraVer || v == extraVer) {
+				best[i] = int8(s.gen.newer(i, int(b), int(v)))
+			} else {
+				best[i] = max(b, v)
 			}
 		}
 		type keyed struct{ key, idx uint32 }
@@ -199,7 +218,9 @@ func (s *Sim) WriteTruth(w io.Writer) error {
 }
 
 // Lookup returns every version of a settlement, oldest first, or false if
-// the simulator never issued that vendor_txn_id.
+// the simulator never issued that vendor_txn_id. A SameInstant
+// settlement's last two versions share an updated_at; of those the newer
+// is the one whose Raw has the greater Digest, whichever is listed last.
 func (s *Sim) Lookup(vendorTxnID string) ([]TruthRecord, bool) {
 	key, ok := keyFromID(vendorTxnID)
 	if !ok {
@@ -213,9 +234,10 @@ func (s *Sim) Lookup(vendorTxnID string) ([]TruthRecord, bool) {
 	if first.VendorTxnID != vendorTxnID {
 		return nil, false
 	}
+	p := s.gen.plan(idx)
 	out := []TruthRecord{first}
-	for v := 1; v < first.Versions; v++ {
-		out = append(out, s.gen.truth(idx, v))
+	for n := 1; n < first.Versions; n++ {
+		out = append(out, s.gen.truth(idx, p.slot(n)))
 	}
 	return out, true
 }

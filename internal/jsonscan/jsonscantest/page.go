@@ -56,7 +56,7 @@ func Page(n, metadataBytes int) []byte {
 		if r.below(2) == 0 {
 			b = append(b, "null"...)
 		} else {
-			b = append(append(up.AppendFormat(append(b, '"'), time.RFC3339), '"'))
+			b = append(up.AppendFormat(append(b, '"'), time.RFC3339), '"')
 		}
 		b = append(b, `,"metadata":{"channel":"`...)
 		b = append(b, channels[r.below(uint64(len(channels)))]...)

@@ -74,11 +74,11 @@ func TestContractUnderAPrefixOfASharedBucket(t *testing.T) {
 		return s
 	})
 	// Every object the suite wrote is under its store's prefix.
-	objs, _, err := srv.ListObjectsWithOptions(bucket, fakestorage.ListOptions{})
+	list, err := srv.ListObjectsWithOptionsPaginated(bucket, fakestorage.ListOptions{}) // no MaxResults: one page of all
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range objs {
+	for _, o := range list.Objects {
 		if !strings.HasPrefix(o.Name, "raw/t") {
 			t.Errorf("object %q is outside the stores' prefixes", o.Name)
 		}
