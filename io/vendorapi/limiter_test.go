@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -369,8 +370,8 @@ func TestAdaptiveLimiterFindsALowerRealLimit(t *testing.T) {
 // TestScatteredRateLimitAnswersDoNotThrottleEveryChain: a vendor with no
 // real limit in reach that answers 4% of requests, at random, with a 429
 // must not drag the shared rate down. Each Retry-After pauses every chain
-// (the limit is per token), but the rate is not cut, and the bucket that
-// fills during a pause keeps the throughput.
+// (the limit is per token), but the rate is never cut, and the bucket that
+// fills during a pause keeps most of the throughput.
 func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := vendorapi.NewAdaptiveLimiter(25, 50)
@@ -378,15 +379,27 @@ func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
 		const run = 300 * time.Second
 		var sent, limited atomic.Int64
 		var wg sync.WaitGroup
-		for g := range 8 {
+		// Which answers are 429s is drawn from one seeded sequence, 4% of
+		// all answers whatever chain sent them. A pattern by each chain's
+		// own request count would not stay scattered: since a Retry-After
+		// pauses every chain, the chains fall into step and their 429s
+		// line up.
+		var mu sync.Mutex
+		draw := rand.New(rand.NewPCG(7, 25))
+		scattered := func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return draw.IntN(25) == 0
+		}
+		for range 8 {
 			wg.Go(func() {
-				for i := 0; time.Since(start) < run; i++ {
+				for time.Since(start) < run {
 					if err := l.Wait(t.Context()); err != nil {
 						t.Error(err)
 						return
 					}
 					sent.Add(1)
-					if (i*8+g)%25 == 7 { // 4%, spread over time
+					if scattered() { // 4%, spread over time
 						limited.Add(1)
 						l.Report(true, time.Second)
 						time.Sleep(time.Second)
@@ -399,8 +412,15 @@ func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
 		wg.Wait()
 		got := float64(sent.Load()) / run.Seconds()
 		t.Logf("%.1f rps with %d scattered 429s in %d requests; %d cuts", got, limited.Load(), sent.Load(), l.State().Decreases)
-		if got < 0.9*25 {
-			t.Errorf("throughput %.1f rps, want at least 90%% of the 25 rps configured", got)
+		if n := l.State().Decreases; n != 0 {
+			t.Errorf("scattered 429s cut the rate %d times, want never", n)
+		}
+		// Here a 429 asks the whole token to wait a second about once a
+		// second, and every chain honours it; the bucket saved up during
+		// a pause brings back most of the time lost (measured 21.5-21.8
+		// rps under -race).
+		if got < 0.8*25 {
+			t.Errorf("throughput %.1f rps, want at least 80%% of the 25 rps configured", got)
 		}
 	})
 }
