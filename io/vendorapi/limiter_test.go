@@ -370,8 +370,8 @@ func TestAdaptiveLimiterFindsALowerRealLimit(t *testing.T) {
 // TestScatteredRateLimitAnswersDoNotThrottleEveryChain: a vendor with no
 // real limit in reach that answers 4% of requests, at random, with a 429
 // must not drag the shared rate down. Each Retry-After pauses every chain
-// (the limit is per token), but the rate is never cut, and the bucket that
-// fills during a pause keeps most of the throughput.
+// (the limit is per token), the rate is seldom cut and always recovers,
+// and the bucket that fills during a pause keeps most of the throughput.
 func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := vendorapi.NewAdaptiveLimiter(25, 50)
@@ -412,8 +412,11 @@ func TestScatteredRateLimitAnswersDoNotThrottleEveryChain(t *testing.T) {
 		wg.Wait()
 		got := float64(sent.Load()) / run.Seconds()
 		t.Logf("%.1f rps with %d scattered 429s in %d requests; %d cuts", got, limited.Load(), sent.Load(), l.State().Decreases)
-		if n := l.State().Decreases; n != 0 {
-			t.Errorf("scattered 429s cut the rate %d times, want never", n)
+		// A window of 100 answers now and then holds 10 of them by chance
+		// (measured: one cut in five minutes); the rate must have come
+		// back to the configured one by the end.
+		if n, r := l.State().Decreases, l.Rate(); n > 2 || r < 0.9*25 {
+			t.Errorf("scattered 429s cut the rate %d times and left it at %.1f rps, want at most 2 cuts and back to 25", n, r)
 		}
 		// Here a 429 asks the whole token to wait a second about once a
 		// second, and every chain honours it; the bucket saved up during
