@@ -137,14 +137,8 @@ func ListDeadLetters(ctx context.Context, s Store, source string) ([]DeadLetter,
 		out = append(out, d)
 	}
 	slices.SortFunc(out, func(a, b DeadLetter) int {
-		if c := a.WindowStart.Compare(b.WindowStart); c != 0 {
+		if c := byWindowPage(a, b); c != 0 {
 			return c
-		}
-		if c := a.WindowEnd.Compare(b.WindowEnd); c != 0 {
-			return c
-		}
-		if a.Page != b.Page {
-			return cmpInt(a.Page, b.Page)
 		}
 		if c := strings.Compare(a.Cursor, b.Cursor); c != 0 {
 			return c
@@ -162,14 +156,8 @@ func ListDeadLetters(ctx context.Context, s Store, source string) ([]DeadLetter,
 	// Pages of one window sort by page then cursor; restore the
 	// documented order by last failure within a page number.
 	slices.SortStableFunc(folded, func(a, b DeadLetter) int {
-		if c := a.WindowStart.Compare(b.WindowStart); c != 0 {
+		if c := byWindowPage(a, b); c != 0 {
 			return c
-		}
-		if c := a.WindowEnd.Compare(b.WindowEnd); c != 0 {
-			return c
-		}
-		if a.Page != b.Page {
-			return cmpInt(a.Page, b.Page)
 		}
 		return a.LastFailure.Compare(b.LastFailure)
 	})
@@ -185,4 +173,15 @@ func foldDeadLetters(earlier, later DeadLetter) DeadLetter {
 	}
 	out.Attempts = earlier.Attempts + later.Attempts
 	return out
+}
+
+// byWindowPage orders dead letters by window, then page number.
+func byWindowPage(a, b DeadLetter) int {
+	if c := a.WindowStart.Compare(b.WindowStart); c != 0 {
+		return c
+	}
+	if c := a.WindowEnd.Compare(b.WindowEnd); c != 0 {
+		return c
+	}
+	return cmpInt(a.Page, b.Page)
 }
