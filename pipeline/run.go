@@ -334,7 +334,7 @@ func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (S
 	if err != nil {
 		return Summary{}, fmt.Errorf("promoting held run %s: %w", runID, err)
 	}
-	n := ps.Inserted + ps.Updated + ps.Corrected
+	n := ps.Promoted()
 	held.Promoted, held.Corrected, held.Withdrawn = n, ps.Corrected, ps.Withdrawn
 	held.Outcome = warehouse.OutcomePromoted
 	held.Detail = strings.TrimSpace(held.Detail + "; promoted by an operator at " + opts.Now().UTC().Format(time.RFC3339))
@@ -537,7 +537,7 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
 		return fmt.Errorf("promoting run %s: %w", sum.RunID, err)
 	}
-	sum.Promoted = ps.Inserted + ps.Updated + ps.Corrected
+	sum.Promoted = ps.Promoted()
 	sum.Corrected, sum.Withdrawn, sum.Withheld, sum.Stale = ps.Corrected, ps.Withdrawn, ps.Withheld, ps.Stale
 	// Versions a newer one from another chunk beat are duplicates too:
 	// so the count does not depend on the chunk size.

@@ -120,11 +120,13 @@ type PromoteStats struct {
 	Superseded int64
 }
 
+// Promoted is how many settlements rows the promote inserted or replaced
+// (the runs ledger's promoted).
+func (p PromoteStats) Promoted() int64 { return p.Inserted + p.Updated + p.Corrected }
+
 // Changed is how many settlements rows the promote inserted, replaced or
 // removed.
-func (p PromoteStats) Changed() int64 {
-	return p.Inserted + p.Updated + p.Corrected + p.Withdrawn
-}
+func (p PromoteStats) Changed() int64 { return p.Promoted() + p.Withdrawn }
 
 // Run outcomes, as stored in the runs table.
 const (
