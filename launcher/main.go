@@ -48,6 +48,7 @@ Usage:
   settle deadletters [flags]   list parked windows and their dead letters
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
+  settle status      [--json] [flags]   is the data complete and on time for finance; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
   settle vendorsim   [flags]   serve the vendor simulator
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
@@ -87,6 +88,7 @@ func run(ctx context.Context, args []string) int {
 		"deadletters": cmdDeadLetters,
 		"promote":     cmdPromote,
 		"runs":        cmdRuns,
+		"status":      cmdStatus,
 		"vendorsim":   cmdVendorSim,
 	}
 	name, rest := args[0], args[1:]
