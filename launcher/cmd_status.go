@@ -24,6 +24,7 @@ type statusFlags struct {
 	failureCrit    float64
 	parkedCritical time.Duration
 	history        int
+	now            time.Time
 }
 
 func addStatusFlags(fs *flagSet, s *statusFlags) {
@@ -35,6 +36,7 @@ func addStatusFlags(fs *flagSet, s *statusFlags) {
 	fs.Float64Var(&s.failureCrit, "failure-critical", d.FailureCritical, "failure rate at or above which status is CRITICAL")
 	fs.DurationVar(&s.parkedCritical, "parked-critical", d.ParkedCritical, "a window parked longer than this is CRITICAL (any parked window is WARNING)")
 	fs.IntVar(&s.history, "history", 1000, "newest ledger rows read")
+	fs.Var(timeFlag{&s.now}, "now", "judge as if it were this time, RFC 3339 (drills, simulated data; default: now)")
 }
 
 func (s *statusFlags) thresholds() (status.Thresholds, error) {
@@ -50,6 +52,14 @@ func (s *statusFlags) thresholds() (status.Thresholds, error) {
 	}
 	return status.Thresholds{Deadline: dl, AtRisk: s.atRisk, FailureRuns: s.failureRuns,
 		FailureWarn: s.failureWarn, FailureCritical: s.failureCrit, ParkedCritical: s.parkedCritical}, nil
+}
+
+// clock is --now, or the time now.
+func (s *statusFlags) clock() time.Time {
+	if s.now.IsZero() {
+		return time.Now()
+	}
+	return s.now
 }
 
 // cmdStatus prints the source's status and exits as a Nagios plugin: 0 OK,
@@ -85,7 +95,7 @@ func cmdStatus(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stdout, "UNKNOWN: %s: %v\n", cfg.Source, err)
 		return int(status.Unknown)
 	}
-	r := status.Evaluate(in, th, time.Now())
+	r := status.Evaluate(in, th, s.clock())
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -107,7 +117,7 @@ func printStatus(w io.Writer, r status.Report) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nsource\t%s\n", r.Source)
-	fmt.Fprintf(tw, "complete up to\t%s (%s ago; watermark %s)\n", stamp(r.CompleteUpTo), r.Age.Round(time.Minute), stamp(r.Watermark))
+	fmt.Fprintf(tw, "complete up to\t%s (%s ago; watermark %s)\n", stamp(r.CompleteUpTo), status.Age(r.Age), stamp(r.Watermark))
 	fmt.Fprintf(tw, "deadline\t%s\n", r.Deadline)
 	for _, v := range []*status.DayVerdict{r.LastDue, r.LastClosed} {
 		if v != nil {
@@ -120,7 +130,7 @@ func printStatus(w io.Writer, r status.Report) {
 	if len(r.Parked) == 0 {
 		fmt.Fprintf(tw, "dead letters\tnone parked\n")
 	} else {
-		fmt.Fprintf(tw, "dead letters\t%d window(s) parked, oldest %s (parked %s ago)\n", len(r.Parked), stamp(r.Parked[0].Start), r.OldestParkedAge.Round(time.Minute))
+		fmt.Fprintf(tw, "dead letters\t%d window(s) parked, oldest %s (parked %s ago)\n", len(r.Parked), stamp(r.Parked[0].Start), status.Age(r.OldestParkedAge))
 		fmt.Fprintf(tw, "  last error\t%s\n", oneLine(r.LastError, 120))
 		fmt.Fprintf(tw, "  to do\t`settle deadletters`, then `settle redrive --vendor-url ...`\n")
 	}

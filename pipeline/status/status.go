@@ -458,6 +458,9 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// Age formats a duration for people: "1d15h", "3h20m0s", "42s".
+func Age(d time.Duration) string { return roundAge(d) }
+
 func roundAge(d time.Duration) string {
 	if d < 0 {
 		return "-" + roundAge(-d)
