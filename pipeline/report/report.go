@@ -58,7 +58,7 @@ func Write(w io.Writer, d Data) error {
 	from := now.Add(-time.Duration(d.Days) * 24 * time.Hour)
 	var runs []warehouse.Run
 	for _, r := range d.Runs {
-		if !r.StartedAt.Before(from) && !r.StartedAt.IsZero() {
+		if !r.StartedAt.Before(from) && !r.StartedAt.After(now) {
 			runs = append(runs, r)
 		}
 	}
