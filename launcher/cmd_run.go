@@ -69,6 +69,8 @@ func addSim(fs *flagSet, s *simFlags) {
 
 func cmdRun(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("run", err)
 	}
@@ -106,6 +108,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	}
 	defer stopProfile()
 	sum, err := pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("run", sum, err)
 }
 
