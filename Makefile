@@ -72,7 +72,7 @@ REPORT_DIR ?= .cache/report-check
 report-check: build
 	rm -rf $(REPORT_DIR) && mkdir -p $(REPORT_DIR)
 	./$(BIN) run --simulate --sim-records=2000 --from=2026-11-01T00:00:00Z --to=2026-11-01T06:00:00Z --data-dir=$(REPORT_DIR)/data --quiet >/dev/null
-	./$(BIN) report --data-dir=$(REPORT_DIR)/data --out=$(REPORT_DIR)/report.html --now=2026-11-01T07:00:00Z
+	./$(BIN) report --data-dir=$(REPORT_DIR)/data --out=$(REPORT_DIR)/report.html || test $$? -le 3 # the status level: 0..3
 	@browser=$$(command -v chromium || command -v chromium-browser || command -v google-chrome || true); \
 	if [ -z "$$browser" ]; then \
 		echo ""; echo "*****************************************************************"; \
