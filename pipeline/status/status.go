@@ -77,9 +77,10 @@ func DefaultThresholds() Thresholds {
 
 // ParkedWindow is a window parked on a dead letter.
 type ParkedWindow struct {
-	Start, End time.Time
-	Since      time.Time // when it was parked (its state's last update)
-	LastError  string
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Since     time.Time `json:"since"` // when it was parked (its state's last update)
+	LastError string    `json:"last_error"`
 }
 
 // Lease is the stored run lease of the source.
@@ -155,7 +156,8 @@ type Report struct {
 
 	NoRuns       bool          `json:"no_runs"`
 	CompleteUpTo time.Time     `json:"complete_up_to,omitzero"`
-	Age          time.Duration `json:"age_seconds"`
+	Age          time.Duration `json:"-"`
+	AgeSeconds   float64       `json:"age_seconds"`
 	Watermark    time.Time     `json:"watermark,omitzero"`
 	Deadline     string        `json:"deadline"`
 	LastClosed   *DayVerdict   `json:"last_closed_day,omitempty"`
@@ -167,9 +169,10 @@ type Report struct {
 	CountedRuns    int       `json:"counted_runs"`
 	FailureRate    float64   `json:"failure_rate"`
 
-	Parked          []ParkedWindow `json:"parked_windows"`
-	OldestParkedAge time.Duration  `json:"oldest_parked_age_seconds"`
-	LastError       string         `json:"last_error,omitempty"`
+	Parked                 []ParkedWindow `json:"parked_windows"`
+	OldestParkedAge        time.Duration  `json:"-"`
+	OldestParkedAgeSeconds float64        `json:"oldest_parked_age_seconds"`
+	LastError              string         `json:"last_error,omitempty"`
 
 	Held      []Held   `json:"held"`
 	Lease     *Lease   `json:"lease,omitempty"`
@@ -219,6 +222,7 @@ func Evaluate(in Inputs, th Thresholds, now time.Time) Report {
 	}
 	if !r.CompleteUpTo.IsZero() {
 		r.Age = now.Sub(r.CompleteUpTo)
+		r.AgeSeconds = r.Age.Seconds()
 	}
 	r.judgeDeadline(th, now, in.Metrics)
 
@@ -264,6 +268,7 @@ func Evaluate(in Inputs, th Thresholds, now time.Time) Report {
 			since = oldest.Start
 		}
 		r.OldestParkedAge = now.Sub(since)
+		r.OldestParkedAgeSeconds = r.OldestParkedAge.Seconds()
 		for _, p := range r.Parked {
 			if p.LastError != "" {
 				r.LastError = p.LastError
