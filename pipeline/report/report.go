@@ -240,7 +240,7 @@ code { background: #f4f4f4; padding: 0 3px; }
 <tr><th>lease</th><td>{{if .Status.LeaseLive}}held by {{.Status.Lease.Owner}} until {{stamp .Status.Lease.ExpiresAt}}{{else}}free{{end}}</td></tr>
 </table>
 {{if .Checks}}<h2>Checks</h2>
-<table id="checks">{{range .Checks}}<tr class="{{lower .Level.String}}"><td>{{.Level}}</td><td>{{.Name}}</td><td>{{.Text}}</td></tr>{{end}}</table>{{end}}
+<table id="checks">{{range .Checks}}<tr><td><span class="level {{lower .Level.String}}">{{.Level}}</span></td><td>{{.Name}}</td><td>{{.Text}}</td></tr>{{end}}</table>{{end}}
 <h2>Runs {{.From}} to {{.To}} (<span id="run-count">{{.Runs}}</span> runs)</h2>
 <h2>Validated rows per hour of window, against the volume band</h2>
 {{.Volume}}
