@@ -121,6 +121,9 @@ func fail(cmd string, err error) int {
 	if errors.Is(err, errUsage) {
 		msg = strings.ReplaceAll(msg, ": "+errUsage.Error(), "")
 	}
+	if errors.Is(err, pipeline.ErrPreflight) {
+		msg += " (nothing was started)"
+	}
 	fmt.Fprintf(os.Stderr, "settle %s: %s\n", cmd, msg)
 	switch {
 	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrInvalidRange):

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/marketplace/settle/io/cursorstore"
+	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/pipeline"
 )
 
@@ -27,7 +29,12 @@ func report(cmd string, sum pipeline.Summary, err error) int {
 	}
 	if err != nil {
 		code := fail(cmd, err)
-		if code == exitFailure && !errors.Is(err, pipeline.ErrRawZoneDamaged) {
+		switch {
+		case sum.Outcome == warehouse.OutcomeInterrupted:
+			fmt.Fprintln(os.Stderr, "Nothing is lost: pages already in the raw zone stay there. Run the same command again to resume from the cursors.")
+		case sum.Outcome == warehouse.OutcomeFailed && code == exitFailure && !errors.Is(err, pipeline.ErrRawZoneDamaged):
+			// Only a run that started work: never after a flag or
+			// preflight mistake.
 			fmt.Fprintln(os.Stderr, "Nothing promoted by this run is lost: pages already in the raw zone stay there and a rerun resumes from the cursors. Fix the cause above and run the same command again.")
 		}
 		return code
@@ -47,7 +54,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	}
 	fmt.Fprintf(tw, "  read from raw zone\t%d pages, %d records\n", s.ObjectsRead, s.RecordsRead)
 	fmt.Fprintf(tw, "  duplicates dropped\t%d\n", s.Duplicates)
-	fmt.Fprintf(tw, "  validated\t%d\n", s.Validated)
+	fmt.Fprintf(tw, "  validated\t%d version(s) passed the gate\n", s.Validated)
 	fmt.Fprintf(tw, "  promoted (rows changed)\t%d\n", s.Promoted)
 	if s.Kind == pipeline.KindReplay || s.Corrected > 0 {
 		fmt.Fprintf(tw, "    of which corrected\t%d (same version, content re-derived differently)\n", s.Corrected)
@@ -64,26 +71,39 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	for _, r := range reasons {
 		fmt.Fprintf(tw, "    %s\t%d\n", r, s.QuarantinedBy[r])
 	}
-	fmt.Fprintf(tw, "  dead-lettered\t%d window(s)\n", len(s.DeadLetters))
+	fmt.Fprintf(tw, "  parked on dead letters\t%d window(s)\n", s.WindowsParked)
 	for _, d := range s.DeadLetters {
-		fmt.Fprintf(tw, "    %s/%s\tpage %d after %d attempts: %s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano), d.Page, d.Attempts, oneLine(d.LastError, 100))
+		fmt.Fprintf(tw, "    %s/%s\tpage %d after %d attempts: %s\n", d.WindowStart.UTC().Format(time.RFC3339Nano), d.WindowEnd.UTC().Format(time.RFC3339Nano), d.Page, d.Attempts, oneLine(d.LastError, 120))
 	}
 	held := "no"
 	if s.Held {
 		held = "YES: " + s.HeldDetail
 	}
 	fmt.Fprintf(tw, "  held\t%s\n", held)
-	if s.Detail != "" {
+	if s.Detail != "" && s.Outcome != warehouse.OutcomeFailed { // a failure's cause is printed once, below
 		fmt.Fprintf(tw, "  detail\t%s\n", s.Detail)
 	}
 	fmt.Fprintf(tw, "  took\t%s\n", s.Duration.Round(time.Millisecond))
 	tw.Flush()
 }
 
+// oneLine puts s on one line of at most n bytes (plus an ellipsis). A
+// longer s keeps its head and its tail, where an error's first cause is
+// ("… dial tcp 127.0.0.1:1: connect: connection refused"), and drops the
+// URLs of requests.
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	s = requestURL.ReplaceAllString(s, "")
+	if len(s) <= n {
+		return s
+	}
+	head := n / 3
+	tail := n - head
+	return strings.ToValidUTF8(s[:head], "") + " … " + strings.ToValidUTF8(s[len(s)-tail:], "")
 }
+
+// requestURL is the "Get "https://…": " of a failed HTTP request's error.
+var requestURL = regexp.MustCompile(`(Get|Post|Put|Delete|Head) "[^"]*": `)
