@@ -66,10 +66,17 @@ func main() {
 		beam.Init()
 		os.Exit(exitFailure)
 	}
+	// Prism leaves a file in the temp folder per pipeline: keep them in
+	// a folder of our own, removed on the way out.
+	restoreTemp, err := pipeline.PrivateTempDir()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "settle: %v\n", err)
+	}
 	beam.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, commandFromEnv(os.Args[1:], os.Getenv))
 	stop()
+	restoreTemp()
 	os.Exit(code)
 }
 

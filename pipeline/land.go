@@ -56,7 +56,17 @@ func chunkObjects(objects []string, windowsPerChunk int) [][]string {
 // processAndLand processes chunks of raw objects into load files, stages
 // them, applies the volume gate and promotes.
 func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, chunks [][]string, volumeGate bool) error {
-	staging := strings.TrimSuffix(cfg.Staging, "/") + "/" + sum.RunID
+	staging := stagingDir(cfg, sum.RunID)
+	defer func() {
+		// A held batch keeps its load files until an operator promotes it;
+		// any other run's are promoted or of no use to a rerun.
+		if sum.Outcome == warehouse.OutcomeHeld {
+			return
+		}
+		if err := removeStaging(context.WithoutCancel(ctx), staging); err != nil {
+			opts.Logger.Warn("load files left in staging", logKeyRun, sum.RunID, "error", err)
+		}
+	}()
 	t0 := opts.Now()
 	files, err := processChunks(ctx, cfg, opts, sum, staging, chunks, t0)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -42,9 +43,9 @@ const preflightTimeout = 10 * time.Second
 // vendor reachable and accepting the token, with ONE request of one record
 // (no retry, no pacing). It creates no file and takes no lease.
 //
-// A vendor that answers with a 429 or 5xx passes: the run's retries deal
-// with those. A refused connection, a DNS failure, a timeout, a 401/403
-// and a 404 fail. With cfg.TokenSecret set (the cloud), the token lives in
+// A vendor that answers with a 429 or 5xx, or slowly, passes: the run's
+// retries deal with those. A refused or timed-out connection, an unknown
+// host, a 401/403 and a 404 fail. With cfg.TokenSecret set (the cloud), the token lives in
 // Secret Manager and only the configuration is checked.
 //
 // Every error wraps ErrPreflight; errors of the range also wrap
@@ -85,13 +86,24 @@ func Preflight(ctx context.Context, cfg Config, now time.Time) error {
 	case errors.Is(err, vendorapi.ErrNotFound):
 		return refuse(fmt.Errorf("the vendor at %s has no settlements endpoint (HTTP 404)", cfg.VendorURL),
 			"check --vendor-url: the base URL, without /v1/settlements")
-	case page.Status == 0:
+	case page.Status == 0 && unreachable(err):
 		return refuse(fmt.Errorf("the vendor at %s is unreachable: %s", cfg.VendorURL, vendorCause(err)),
 			"check --vendor-url and that the vendor (or the network to it) is up")
 	}
-	// A 429, a 5xx, a malformed page: the vendor is there; the run's
-	// retries deal with the rest.
+	// A 429, a 5xx, a malformed page, a slow answer: the vendor is there;
+	// the run's retries deal with the rest.
 	return nil
+}
+
+// unreachable reports an error of connecting: a refused or timed-out dial,
+// an unknown host. Not a slow or cut answer from a vendor that accepted
+// the connection.
+func unreachable(err error) bool {
+	if _, ok := errors.AsType[*net.DNSError](err); ok {
+		return true
+	}
+	op, ok := errors.AsType[*net.OpError](err)
+	return ok && op.Op == "dial"
 }
 
 // probeWindow is a window of at most an hour in the run's range, or the
