@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -120,7 +121,10 @@ func run(ctx context.Context, args []string) int {
 // fail prints err with what to do next and returns the exit status. A
 // warehouse another process has open (DuckDB admits one at a time) is
 // another settle command at work, like a held lease: exit 3.
-func fail(cmd string, err error) int {
+func fail(cmd string, err error) int { return failTo(os.Stderr, cmd, err) }
+
+// failTo is fail, printing to w.
+func failTo(w io.Writer, cmd string, err error) int {
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
@@ -131,12 +135,12 @@ func fail(cmd string, err error) int {
 	if errors.Is(err, pipeline.ErrPreflight) {
 		msg += " (nothing was started)"
 	}
-	fmt.Fprintf(os.Stderr, "settle %s: %s\n", cmd, msg)
+	fmt.Fprintf(w, "settle %s: %s\n", cmd, msg)
 	switch {
 	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrInvalidRange):
 		return exitUsage
 	case errors.Is(err, warehouse.ErrLocked):
-		fmt.Fprintln(os.Stderr, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
+		fmt.Fprintln(w, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
 		return exitLeaseHeld
 	}
 	return exitFailure

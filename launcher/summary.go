@@ -18,24 +18,29 @@ import (
 
 // report prints the summary and maps the result to the exit status.
 func report(cmd string, sum pipeline.Summary, err error) int {
+	return reportTo(os.Stdout, os.Stderr, cmd, sum, err)
+}
+
+// reportTo is report, printing the summary to stdout and errors to stderr.
+func reportTo(stdout, stderr io.Writer, cmd string, sum pipeline.Summary, err error) int {
 	var held *cursorstore.LeaseHeldError
 	if errors.As(err, &held) {
 		// The run never started: no summary, only who holds the lease.
-		fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "settle %s: %v\n", cmd, err)
 		return exitLeaseHeld
 	}
 	if sum.RunID != "" {
-		printSummary(os.Stdout, sum)
+		printSummary(stdout, sum)
 	}
 	if err != nil {
-		code := fail(cmd, err)
+		code := failTo(stderr, cmd, err)
 		switch {
 		case sum.Outcome == warehouse.OutcomeInterrupted:
-			fmt.Fprintln(os.Stderr, "Nothing is lost: pages already in the raw zone stay there. Run the same command again to resume from the cursors.")
+			fmt.Fprintln(stderr, "Nothing is lost: pages already in the raw zone stay there. Run the same command again to resume from the cursors.")
 		case sum.Outcome == warehouse.OutcomeFailed && code == exitFailure && !errors.Is(err, pipeline.ErrRawZoneDamaged):
 			// Only a run that started work: never after a flag or
 			// preflight mistake.
-			fmt.Fprintln(os.Stderr, "Nothing promoted by this run is lost: pages already in the raw zone stay there and a rerun resumes from the cursors. Fix the cause above and run the same command again.")
+			fmt.Fprintln(stderr, "Nothing promoted by this run is lost: pages already in the raw zone stay there and a rerun resumes from the cursors. Fix the cause above and run the same command again.")
 		}
 		return code
 	}

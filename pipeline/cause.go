@@ -92,3 +92,18 @@ func vendorCause(err error) string {
 	}
 	return err.Error()
 }
+
+// requestURL is the `Get "https://…": ` of a failed HTTP request's error.
+var requestURL = regexp.MustCompile(`(Get|Post|Put|Delete|Head) "[^"]*": `)
+
+// briefErr puts an error's text on one line of about n bytes, without
+// request URLs; a longer one keeps its head and its tail, where the first
+// cause is ("… dial tcp 127.0.0.1:1: connect: connection refused").
+func briefErr(s string, n int) string {
+	s = requestURL.ReplaceAllString(strings.Join(strings.Fields(s), " "), "")
+	if len(s) <= n {
+		return s
+	}
+	head := n / 3
+	return strings.ToValidUTF8(s[:head], "") + " … " + strings.ToValidUTF8(s[len(s)-(n-head):], "")
+}
