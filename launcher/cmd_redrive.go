@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/marketplace/settle/pipeline"
 )
@@ -38,6 +39,9 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	}
 	if cfg.VendorURL == "" {
 		return fail("redrive", usageErr("--vendor-url is required"))
+	}
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("redrive", err)
 	}
 	sum, err := pipeline.Redrive(ctx, cfg, o.opts())
 	writeMetricsFile(metricsFile, cfg.Source, sum, err)

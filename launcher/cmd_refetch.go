@@ -43,6 +43,11 @@ func cmdRefetch(ctx context.Context, args []string) int {
 	if cfg.VendorURL == "" && !ro.DryRun {
 		return fail("refetch", usageErr("--vendor-url is required"))
 	}
+	if !ro.DryRun {
+		if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+			return fail("refetch", err)
+		}
+	}
 	ro.Plan = os.Stdout
 	sum, err := pipeline.Refetch(ctx, cfg, o.opts(), from, to, ro)
 	if err == nil && sum.RunID == "" {

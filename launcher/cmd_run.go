@@ -107,6 +107,9 @@ func cmdRun(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	defer stopProfile()
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("run", err)
+	}
 	sum, err := pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
 	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("run", sum, err)

@@ -110,7 +110,7 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 			return fmt.Errorf("reading vendor pages: environment variable %s is empty: export the vendor API token there", fn.TokenEnv)
 		}
 		lim := SharedLimiter(fn.VendorURL+"|"+strconv.FormatFloat(fn.Rate, 'g', -1, 64)+"|"+strconv.Itoa(fn.Burst), fn.Rate, fn.Burst)
-		c, err := New(fn.VendorURL, token, WithLimiter(lim), WithStats(&processStats), WithObserver(countAttempt), WithRetryPolicy(RetryPolicy{
+		c, err := New(fn.VendorURL, token, WithLimiter(lim), WithStats(&processStats), WithObserver(observeAttempt), WithRetryPolicy(RetryPolicy{
 			MaxAttempts:    fn.MaxAttempts,
 			MaxElapsed:     fn.RetryBudget,
 			RequestTimeout: fn.RequestTimeout,
@@ -140,8 +140,15 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 	return nil
 }
 
+// observeAttempt is readPagesFn's client observer: it counts the attempt,
+// then records a failure (observeFailure).
+func observeAttempt(ctx context.Context, ev AttemptEvent) {
+	countAttempt(ctx, ev)
+	observeFailure(ctx, ev)
+}
+
 // countAttempt counts a request's rate-limit answer and the retry that
-// follows it, under the DoFn's ctx (FetchPage's observer).
+// follows it, under the DoFn's ctx.
 func countAttempt(ctx context.Context, ev AttemptEvent) {
 	if ev.RateLimited {
 		rateLimited.Inc(ctx, 1)
