@@ -133,6 +133,13 @@ func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
 	if sum.Outcome != warehouse.OutcomePromoted {
 		t.Fatalf("outcome = %s (%s), want promoted", sum.Outcome, sum.Detail)
 	}
+	// The Beam counters vendorapi/rate_limited and vendorapi/retries reach
+	// the summary (and so run_metrics and --metrics-file): every
+	// rate-limit answer is retried, since no page is given up here.
+	if sum.RateLimited == 0 || sum.Retries < sum.RateLimited || sum.Requests <= sum.Retries {
+		t.Errorf("summary: %d requests, %d rate limited, %d retries; want 0 < rate limited <= retries < requests (simulator sent %d 429s)",
+			sum.Requests, sum.RateLimited, sum.Retries, st.RateLimited)
+	}
 	checkAgainstTruth(t, e, e.sim.Truth())
 	if sum.Duplicates == 0 {
 		t.Errorf("summary counts no duplicates, but the simulator resent %d records", e.sim.Stats().Resends)

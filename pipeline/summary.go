@@ -26,6 +26,7 @@ type Summary struct {
 	RecordsLanded int64 // records on those pages
 	Requests      int64 // vendor requests, retries included
 	RateLimited   int64 // of which answered 429 (or rate-limited 5xx)
+	Retries       int64 // waits before another attempt of a page
 
 	ObjectsRead   int64 // raw page objects processed
 	RecordsRead   int64 // records on them
@@ -71,6 +72,7 @@ func needsAttention(sum *Summary) {
 func record(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time) (Summary, error) {
 	sum.Duration = opts.Now().Sub(started)
 	err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now()))
+	recordOps(ctx, b, opts, sum)
 	opts.Logger.Info("run finished", logKeyRun, sum.RunID, logKeyOutcome, sum.Outcome)
 	if err != nil {
 		return sum, fmt.Errorf("recording run %s in the ledger: %w", sum.RunID, err)
@@ -99,6 +101,7 @@ func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, 
 	if err := b.wh.RecordRun(wctx, toRun(sum, started, opts.Now())); err != nil {
 		opts.Logger.Error("recording failed run in the ledger", logKeyRun, sum.RunID, "error", err)
 	}
+	recordOps(ctx, b, opts, sum)
 	return sum, cause
 }
 
