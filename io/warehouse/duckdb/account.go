@@ -43,7 +43,7 @@ var accountSchema = []string{
 		failed             BIGINT,
 		staged_valid       BIGINT,
 		staged_quarantined BIGINT,
-		quarantined_by_reason JSON,
+		quarantined_by_reason VARCHAR,
 		balanced           BOOLEAN,
 		detail             VARCHAR,
 		recorded_at        TIMESTAMPTZ
@@ -88,7 +88,7 @@ func (w *Warehouse) RecordAccount(ctx context.Context, a warehouse.RunAccount, t
 		}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO run_accounts (`+accountColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, CAST($21 AS JSON), $22, $23, $24)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
 		a.RunID, a.Kind, a.PagesListed, a.PagesRead, a.PagesQuarantined, a.PagesLanded,
 		a.RecordsRead, a.Unkeyed, a.Duplicates, a.Superseded, a.Stale, a.Promoted, a.Unchanged, a.Rejected, a.Held,
 		a.Winners, a.Valid, a.Failed, a.StagedValid, a.StagedQuar, string(reasons), a.Balanced, a.Detail, nullTime(a.RecordedAt))
