@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strings"
 	"time"
 
 	bq "cloud.google.com/go/bigquery"
@@ -92,8 +93,7 @@ type accountRow struct {
 }
 
 // RecordAccount replaces the run's account row and its currency totals:
-// one script (a multi-statement query job) of deletes and inserts, so a
-// retry after a failure rewrites the same rows. Totals are converted from
+// deletes, then inserts, so a retry after a failure rewrites the same rows. Totals are converted from
 // their decimal text with PARSE_NUMERIC (never through FLOAT64).
 func (w *Warehouse) RecordAccount(ctx context.Context, a warehouse.RunAccount, totals []warehouse.CurrencyTotal) error {
 	reasons, err := json.Marshal(a.QuarantinedByReason)
@@ -109,25 +109,41 @@ func (w *Warehouse) RecordAccount(ctx context.Context, a warehouse.RunAccount, t
 		"staged_quarantined": a.StagedQuar, "reasons": string(reasons), "balanced": a.Balanced,
 		"detail": a.Detail, "recorded_at": nullTime(a.RecordedAt),
 	}
-	q := `DELETE FROM ` + w.table(TableAccounts) + ` WHERE run_id = @run_id;
-DELETE FROM ` + w.table(TableCurrencyTotals) + ` WHERE run_id = @run_id;
-INSERT INTO ` + w.table(TableAccounts) + ` (run_id, kind, pages_listed, pages_read, pages_quarantined,
+	byRun := map[string]any{"run_id": a.RunID}
+	type stmt struct {
+		sql    string
+		params map[string]any
+	}
+	stmts := []stmt{
+		{`DELETE FROM ` + w.table(TableAccounts) + ` WHERE run_id = @run_id`, byRun},
+		{`DELETE FROM ` + w.table(TableCurrencyTotals) + ` WHERE run_id = @run_id`, byRun},
+		{`INSERT INTO ` + w.table(TableAccounts) + ` (run_id, kind, pages_listed, pages_read, pages_quarantined,
 	pages_landed, records_read, unkeyed, duplicates, superseded, stale, promoted, unchanged, rejected, held,
 	winners, valid, failed, staged_valid, staged_quarantined, quarantined_by_reason, balanced, detail, recorded_at)
 VALUES (@run_id, @kind, @pages_listed, @pages_read, @pages_quarantined, @pages_landed, @records_read,
 	@unkeyed, @duplicates, @superseded, @stale, @promoted, @unchanged, @rejected, @held, @winners, @valid,
-	@failed, @staged_valid, @staged_quarantined, @reasons, @balanced, @detail, @recorded_at);`
+	@failed, @staged_valid, @staged_quarantined, @reasons, @balanced, @detail, @recorded_at)`, params},
+	}
+	tparams := map[string]any{"run_id": a.RunID}
+	var values []string
 	for i, t := range totals {
 		if !totalPattern.MatchString(t.Total) {
 			return fmt.Errorf("recording %s total of run %s: %q is not a decimal with at most 9 fraction digits", t.Currency, a.RunID, t.Total)
 		}
 		c, n, tot := fmt.Sprintf("c%d", i), fmt.Sprintf("n%d", i), fmt.Sprintf("t%d", i)
-		params[c], params[n], params[tot] = t.Currency, t.Count, t.Total
-		q += "\nINSERT INTO " + w.table(TableCurrencyTotals) + " (run_id, currency, count, total) VALUES (@run_id, @" +
-			c + ", @" + n + ", PARSE_NUMERIC(@" + tot + "));"
+		tparams[c], tparams[n], tparams[tot] = t.Currency, t.Count, t.Total
+		values = append(values, "(@run_id, @"+c+", @"+n+", PARSE_NUMERIC(@"+tot+"))")
 	}
-	if _, err := w.query(ctx, q, params); err != nil {
-		return fmt.Errorf("recording account of run %s: %w", a.RunID, err)
+	if len(values) > 0 {
+		stmts = append(stmts, stmt{"INSERT INTO " + w.table(TableCurrencyTotals) + " (run_id, currency, count, total) VALUES " +
+			strings.Join(values, ", "), tparams})
+	}
+	// One job a statement (the emulator runs no scripts): a failure part
+	// way is repaired by recording again, which deletes first.
+	for _, q := range stmts {
+		if _, err := w.query(ctx, q.sql, q.params); err != nil {
+			return fmt.Errorf("recording account of run %s: %w", a.RunID, err)
+		}
 	}
 	return nil
 }
