@@ -72,7 +72,7 @@ func testAccountRoundTrip(t *testing.T, h *harness) {
 		RecordsRead: 100, Unkeyed: 2, Duplicates: 10, Superseded: 3, Stale: 4, Promoted: 70, Unchanged: 6,
 		Rejected: 5, Winners: 88, Valid: 80, Failed: 8, StagedValid: 80, StagedQuar: 11,
 		QuarantinedByReason: map[string]int64{"page_unparseable": 1, "currency_unknown": 8, "vendor_txn_id_missing": 2},
-		Balanced: true, RecordedAt: time.Date(2026, 3, 1, 10, 0, 0, 123456000, time.UTC),
+		Balanced:            true, RecordedAt: time.Date(2026, 3, 1, 10, 0, 0, 123456000, time.UTC),
 	}
 	totals := []warehouse.CurrencyTotal{
 		{Currency: "EUR", Count: 2, Total: "99999999999999999999.999999999"},
