@@ -20,7 +20,7 @@ func balanced() warehouse.RunAccount {
 		RecordsRead: 100, Unkeyed: 3, Duplicates: 17, Winners: 80, Valid: 72, Failed: 8,
 		StagedValid: 72, StagedQuar: 12,
 		QuarantinedByReason: map[string]int64{"page_unparseable": 1, "vendor_txn_id_missing": 3, "currency_unknown": 8},
-		Superseded: 4, Stale: 6, Promoted: 50, Unchanged: 13, Rejected: 7,
+		Superseded:          4, Stale: 6, Promoted: 50, Unchanged: 13, Rejected: 7,
 	}
 }
 
