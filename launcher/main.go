@@ -48,6 +48,7 @@ Usage:
   settle deadletters [flags]   list parked windows and their dead letters
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
+  settle reconcile   --date D [flags]          recompute day D from the raw zone and compare it with the warehouse
   settle vendorsim   [flags]   serve the vendor simulator
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
@@ -87,6 +88,7 @@ func run(ctx context.Context, args []string) int {
 		"deadletters": cmdDeadLetters,
 		"promote":     cmdPromote,
 		"runs":        cmdRuns,
+		"reconcile":   cmdReconcile,
 		"vendorsim":   cmdVendorSim,
 	}
 	name, rest := args[0], args[1:]
