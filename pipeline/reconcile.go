@@ -330,7 +330,7 @@ func (r Reconciliation) Write(w io.Writer) error {
 	for _, g := range r.Groups {
 		fmt.Fprintf(&b, "  DIFF seller %s %s: count raw %d warehouse %d (%+d); total raw %s warehouse %s (%s)\n",
 			g.SellerID, g.Currency, g.Raw.Count, g.Warehouse.Count, g.Warehouse.Count-g.Raw.Count,
-			g.Raw.Total, g.Warehouse.Total, minorUnits(g))
+			atScale(g.Raw.Total, g.Scale), atScale(g.Warehouse.Total, g.Scale), minorUnits(g))
 	}
 	fmt.Fprintf(&b, "per settlement: %d differ\n", len(r.Rows))
 	for _, d := range r.Rows {
@@ -343,6 +343,16 @@ func (r Reconciliation) Write(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// atScale writes d with the currency's scale when it can do so exactly.
+func atScale(d decimal.Decimal, scale int32) string {
+	if scale >= 0 {
+		if m, err := d.WithScale(scale); err == nil {
+			return m.String()
+		}
+	}
+	return d.String()
 }
 
 // minorUnits writes the warehouse's total minus the raw zone's in the
