@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -96,4 +97,28 @@ func recordAccount(ctx context.Context, b *backends, opts Options, sum *Summary)
 		return fmt.Errorf("recording the account of run %s: %w", sum.RunID, err)
 	}
 	return nil
+}
+
+// promoteHeldAccount moves a held run's account from Held to what the
+// operator's promote did, checks it and stores it with the run's currency
+// totals. A run without a stored account (held before accounts existed)
+// is left alone.
+func promoteHeldAccount(ctx context.Context, opts Options, b *backends, runID string, ps warehouse.PromoteStats) error {
+	acc, ok := b.wh.(warehouse.Accounts)
+	if !ok {
+		return nil
+	}
+	a, _, err := acc.Account(ctx, runID)
+	if errors.Is(err, warehouse.ErrNoAccount) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sum := Summary{RunID: runID, Account: a}
+	if err := promotedAccount(ctx, opts, b, &sum, ps, false); err != nil {
+		_ = recordAccount(context.WithoutCancel(ctx), b, opts, &sum)
+		return err
+	}
+	return recordAccount(ctx, b, opts, &sum)
 }
