@@ -215,6 +215,14 @@ func (f timeFlag) Set(s string) error {
 	return nil
 }
 
+// checkRange refuses --from not before --to, when both are set.
+func checkRange(from, to time.Time) error {
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return usageErr("--from=%s is not before --to=%s: want from < to", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
 // enumFlag is a string flag with a fixed set of values.
 type enumFlag struct {
 	p       *string

@@ -37,6 +37,7 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/marketplace/settle/io/internal/scheme"
@@ -211,3 +212,28 @@ func Open(ctx context.Context, uri string) (Warehouse, error) { return registry.
 // at a time and another one has the warehouse open (DuckDB's file lock):
 // another settle command is running on the same data.
 var ErrLocked = errors.New("warehouse is open in another process")
+
+// ErrNotExist is wrapped by Open's error when a warehouse opened read-only
+// does not exist (a read-only open creates nothing).
+var ErrNotExist = errors.New("warehouse does not exist")
+
+// LockedError is Open's error when another process holds the warehouse
+// open. It wraps ErrLocked and the back end's own error.
+type LockedError struct {
+	Path string
+	// PID and Program name the process holding the lock, when the back
+	// end says (DuckDB does); PID is 0 when unknown.
+	PID     int
+	Program string
+	Err     error
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = fmt.Sprintf("process %d (%s)", e.PID, e.Program)
+	}
+	return fmt.Sprintf("warehouse %s is held open by %s", e.Path, who)
+}
+
+func (e *LockedError) Unwrap() []error { return []error{ErrLocked, e.Err} }
