@@ -42,9 +42,6 @@ const (
 // that a run holds open (DuckDB admits one process while one writes).
 const defaultLockWait = 30 * time.Second
 
-// lockRetry is the pause between attempts to open a held warehouse.
-var lockRetry = 250 * time.Millisecond
-
 // addWaitFlag declares --wait, for read-only commands that open the
 // warehouse.
 func addWaitFlag(fs *flagSet, wait *time.Duration) {
@@ -88,7 +85,7 @@ func openReadOnly(ctx context.Context, cfg pipeline.Config, parts roPart, wait t
 		}
 	}
 	if parts&roWarehouse != 0 {
-		if ro.Warehouse, err = openWarehouseWaiting(ctx, readOnlyURI(cfg.Warehouse), wait); err != nil {
+		if ro.Warehouse, err = warehouse.OpenWaiting(ctx, readOnlyURI(cfg.Warehouse), wait); err != nil {
 			return nil, err
 		}
 	}
@@ -137,24 +134,4 @@ func readOnlyURI(uri string) string {
 	q.Set("access_mode", "read_only")
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// openWarehouseWaiting opens the warehouse, retrying for up to wait while
-// another process holds it.
-func openWarehouseWaiting(ctx context.Context, uri string, wait time.Duration) (warehouse.Warehouse, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		wh, err := warehouse.Open(ctx, uri)
-		if err == nil || !errors.Is(err, warehouse.ErrLocked) || !time.Now().Before(deadline) {
-			if err != nil && errors.Is(err, warehouse.ErrLocked) && wait > 0 {
-				err = fmt.Errorf("%w (waited %s)", err, wait)
-			}
-			return wh, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for the warehouse: %w", ctx.Err())
-		case <-time.After(lockRetry):
-		}
-	}
 }

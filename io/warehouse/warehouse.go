@@ -208,6 +208,35 @@ func Register(name string, o scheme.Opener[Warehouse]) { registry.Register(name,
 // error wrapping ErrLocked when another process holds the warehouse open.
 func Open(ctx context.Context, uri string) (Warehouse, error) { return registry.Open(ctx, uri) }
 
+// OpenWaiting opens the warehouse at uri like Open, retrying for up to wait
+// while another process holds it open (see ErrLocked). The error after
+// wait still wraps ErrLocked (and names the holder, see LockedError).
+func OpenWaiting(ctx context.Context, uri string, wait time.Duration) (Warehouse, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		wh, err := Open(ctx, uri)
+		if err == nil || !errors.Is(err, ErrLocked) {
+			return wh, err
+		}
+		if !time.Now().Before(deadline) {
+			if wait > 0 {
+				err = fmt.Errorf("%w (waited %s)", err, wait)
+			}
+			return nil, err
+		}
+		t := time.NewTimer(min(lockPoll, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for the warehouse: %w: %w", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// lockPoll is the pause between OpenWaiting's attempts.
+const lockPoll = 200 * time.Millisecond
+
 // ErrLocked is wrapped by Open's error when the back end admits one process
 // at a time and another one has the warehouse open (DuckDB's file lock):
 // another settle command is running on the same data.

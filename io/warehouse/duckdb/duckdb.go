@@ -179,6 +179,11 @@ func (w *Warehouse) Close() error {
 	return nil
 }
 
+// LocksAcrossProcesses reports that while this Warehouse is open no other
+// process can open the file (DuckDB's lock): callers should hold it only
+// while they use it.
+func (w *Warehouse) LocksAcrossProcesses() bool { return true }
+
 // DB returns the underlying database handle, for reconciliation queries.
 // Callers must not use it concurrently with the Warehouse methods.
 func (w *Warehouse) DB() *sql.DB { return w.db }
