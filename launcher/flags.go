@@ -108,8 +108,11 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		fmt.Fprintf(w, "\n%s%s:\n", strings.ToUpper(s[:1]), s[1:])
 		for _, f := range bySection[s] {
 			name, help := flag.UnquoteUsage(f)
-			if e, ok := f.Value.(enumFlag); ok {
-				name = strings.Join(e.allowed, "|")
+			switch v := f.Value.(type) {
+			case enumFlag:
+				name = strings.Join(v.allowed, "|")
+			case timeFlag:
+				name = "time"
 			}
 			line := "  --" + f.Name
 			if len(f.Name) == 1 {

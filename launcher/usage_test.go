@@ -177,6 +177,8 @@ func TestHelpExits0AndListsOnlyTheCommandsOwnFlags(t *testing.T) {
 			[]string{"--run-id", "--data-dir", "--lease-ttl"}, []string{"--vendor-url", "--burst", "--sim-seed", "--runner"}},
 		{"runs", []string{"Flags:", "Back end:", "Output:"},
 			[]string{"-n", "--data-dir", "--wait"}, []string{"--vendor-url", "--burst", "--sim-", "--quiet", "--runner", "--chunk-windows", "--region"}},
+		{"launch", []string{"Vendor:", "Back end:", "Dataflow:"},
+			[]string{"--vendor-url", "--token-secret", "--region"}, []string{"--wait", "--run-id"}},
 		{"vendorsim", []string{"Flags:"},
 			[]string{"--addr", "--faults"}, []string{"--data-dir", "--vendor-url"}},
 	}
