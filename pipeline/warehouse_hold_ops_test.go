@@ -46,3 +46,47 @@ func TestOpenPerCallPassesTheOperationsTablesThrough(t *testing.T) {
 		t.Errorf("Freshness() = %+v, %v; want s complete up to %v", fs, err, at)
 	}
 }
+
+// TestOpenPerCallForwardsEveryCapability fails when the DuckDB back end
+// gains an optional capability that openPerCall does not pass through:
+// the pipeline's type assertions would then skip it without a word.
+func TestOpenPerCallForwardsEveryCapability(t *testing.T) {
+	ctx := t.Context()
+	uri := "duckdb://" + filepath.Join(t.TempDir(), "w.duckdb")
+	wh, err := warehouse.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := holdOnlyWhileUsed(wh, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := held.(*openPerCall); !ok {
+		t.Fatalf("holdOnlyWhileUsed(duckdb) = %T, want *openPerCall", held)
+	}
+	direct, err := warehouse.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	caps := []struct {
+		name   string
+		direct bool
+		held   bool
+	}{
+		{"Accounts", is[warehouse.Accounts](direct), is[warehouse.Accounts](held)},
+		{"RangeReader", is[warehouse.RangeReader](direct), is[warehouse.RangeReader](held)},
+		{"MetricsRecorder", is[warehouse.MetricsRecorder](direct), is[warehouse.MetricsRecorder](held)},
+		{"FreshnessRecorder", is[warehouse.FreshnessRecorder](direct), is[warehouse.FreshnessRecorder](held)},
+	}
+	for _, c := range caps {
+		if !c.direct {
+			t.Errorf("DuckDB warehouse lacks %s: this list is out of date", c.name)
+		}
+		if c.direct && !c.held {
+			t.Errorf("openPerCall drops %s, which the DuckDB warehouse has", c.name)
+		}
+	}
+}
+
+func is[C any](v any) bool { _, ok := v.(C); return ok }
