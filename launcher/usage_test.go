@@ -117,6 +117,11 @@ func TestUsageMistakesExit64WithOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"vendorsim", "--faults=bogus"}, "--faults=bogus"},
 		{[]string{"vendorsim", "--rate-limit=-2"}, "--rate-limit"},
 		{[]string{"vendorsim", lateFrom, earlyTo}, "is not before --to"},
+		{[]string{"status", "--rate=1"}, "unknown flag --rate"},
+		{[]string{"status", "--now=noon"}, "--now=noon: want an RFC 3339 time"},
+		{[]string{"status", "--history=x"}, "--history=x: want a whole number"},
+		{[]string{"report", "--vendor-url=http://x"}, "unknown flag --vendor-url"},
+		{[]string{"report", "--log-level=x"}, "--log-level=x"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
 	}
