@@ -109,6 +109,7 @@ func readWarehouse(t *testing.T, cfg pipeline.Config) truthcheck.Warehouse {
 func checkAgainstTruth(t *testing.T, e *e2eEnv, truth []vendorsim.TruthRecord) {
 	t.Helper()
 	truthcheck.Compare(t, readWarehouse(t, e.cfg), truth)
+	checkAccounts(t, e.cfg)
 }
 
 func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {

@@ -50,6 +50,12 @@ var (
 	winnersCounter    = beam.NewCounter("process", "winners")
 	validatedCounter  = beam.NewCounter("process", "validated")
 	quarantinedRows   = beam.NewCounter("process", "quarantined")
+	// pagesQuarantined counts raw objects quarantined whole (not pages);
+	// winnersFailed the winners pass two quarantined. With pages_read,
+	// records_read, records_unkeyed, winners and validated they are the
+	// pipeline's terms of the run's account (pipeline/account).
+	pagesQuarantined = beam.NewCounter("process", "pages_quarantined")
+	winnersFailed    = beam.NewCounter("process", "winners_failed")
 )
 
 // Staged file kinds.
@@ -124,6 +130,7 @@ func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(str
 	var bad *badPageError
 	switch {
 	case errors.As(err, &bad):
+		pagesQuarantined.Inc(ctx, 1)
 		quarantine(gate.Quarantine(bad.raw, parse.Record{}, bad.reason, fn.Config.RunID, name, gate.PageIndex, fn.Config.quarantinedAt()))
 		return nil
 	case err != nil:
@@ -278,6 +285,7 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 	validatedCounter.Inc(ctx, nValid)
 	quarantinedRows.Inc(ctx, nBad)
 	countReasons(ctx, byReason)
+	winnersFailed.Inc(ctx, nBad)
 	for _, f := range []struct {
 		kind string
 		n    int64

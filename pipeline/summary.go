@@ -46,6 +46,12 @@ type Summary struct {
 	Outcome  string // warehouse.Outcome…
 	Detail   string
 	Duration time.Duration
+
+	// Account is the run's accounting identity (pipeline/account), and
+	// CurrencyTotals what its promote wrote per currency; both are stored
+	// beside the runs ledger when the warehouse keeps accounts.
+	Account        warehouse.RunAccount
+	CurrencyTotals []warehouse.CurrencyTotal
 }
 
 // ExitCode maps the outcome to the launcher's exit status: 0 promoted,
@@ -71,6 +77,9 @@ func needsAttention(sum *Summary) {
 
 func record(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time) (Summary, error) {
 	sum.Duration = opts.Now().Sub(started)
+	if err := recordAccount(ctx, b, opts, &sum); err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
 	err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now()))
 	recordOps(ctx, b, opts, sum)
 	opts.Logger.Info("run finished", logKeyRun, sum.RunID, logKeyOutcome, sum.Outcome)
@@ -98,6 +107,9 @@ func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, 
 		cause = fmt.Errorf("%w (interrupted)", cause)
 	}
 	sum.Duration = opts.Now().Sub(started)
+	if err := recordAccount(wctx, b, opts, &sum); err != nil {
+		opts.Logger.Error("recording failed run's account", logKeyRun, sum.RunID, "error", err)
+	}
 	if err := b.wh.RecordRun(wctx, toRun(sum, started, opts.Now())); err != nil {
 		opts.Logger.Error("recording failed run in the ledger", logKeyRun, sum.RunID, "error", err)
 	}

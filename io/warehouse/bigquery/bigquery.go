@@ -211,6 +211,15 @@ func tables() map[string]*bq.TableMetadata {
 			Schema:      runsSchema,
 			Description: "one ledger row per pipeline run",
 		},
+		TableAccounts: {
+			Schema:      accountsSchema,
+			Description: "one accounting identity per pipeline run (pipeline/account)",
+		},
+		TableCurrencyTotals: {
+			Schema:      currencyTotalsSchema,
+			Clustering:  &bq.Clustering{Fields: []string{"run_id"}},
+			Description: "per run and currency: settlements rows the run wrote and the exact total of their amounts",
+		},
 		TableWithheld: {
 			Schema:      withheldSchema,
 			Clustering:  &bq.Clustering{Fields: []string{"vendor_txn_id"}},
