@@ -122,6 +122,9 @@ func TestUsageMistakesExit64WithOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"status", "--history=x"}, "--history=x: want a whole number"},
 		{[]string{"report", "--vendor-url=http://x"}, "unknown flag --vendor-url"},
 		{[]string{"report", "--log-level=x"}, "--log-level=x"},
+		{[]string{"reconcile"}, "--date is required"},
+		{[]string{"reconcile", "--date=2026-11-31"}, "--date=2026-11-31"},
+		{[]string{"reconcile", "--date=2026-11-01", "--quiet"}, "unknown flag --quiet"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
 	}
