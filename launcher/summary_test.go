@@ -36,7 +36,7 @@ func TestSummaryGolden(t *testing.T) {
 		WindowsDone: 24, PagesLanded: 43, RecordsLanded: 21000, Requests: 51, RateLimited: 3,
 		ObjectsRead: 43, RecordsRead: 21000, Duplicates: 1000, Validated: 19950, Quarantined: 50,
 		QuarantinedBy: map[string]int64{"bad_amount": 30, "unknown_currency": 20},
-		Promoted: 19950, Duration: 83*time.Second + 456*time.Millisecond,
+		Promoted:      19950, Duration: 83*time.Second + 456*time.Millisecond,
 	}
 	prismFailure := errors.New("ingesting from the vendor: job job-001 failed:\n" +
 		"bundle inst003 stage-003 failed:process bundle failed for instruction inst003 using plan stage-003 : while executing Up for Plan[stage-003]:\n" +
