@@ -28,6 +28,8 @@ func cmdRefetch(ctx context.Context, args []string) int {
 	addLeaseFlags(fs, &b)
 	addProcessingFlags(fs, &p)
 	addOutputFlags(fs, &o)
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("refetch", err)
 	}
@@ -51,5 +53,6 @@ func cmdRefetch(ctx context.Context, args []string) int {
 	if err == nil && sum.RunID == "" {
 		return exitOK // a dry run, or nothing to refetch: the plan said so
 	}
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("refetch", sum, err)
 }

@@ -118,6 +118,19 @@ type PromoteStats struct {
 	// Superseded counts staged versions that lost to a newer staged
 	// version of the same id (one from another chunk of the run).
 	Superseded int64
+	// Unchanged counts valid candidates of the version the warehouse
+	// already held, with the same content: nothing to write.
+	Unchanged int64
+	// Rejected counts failed candidates that are their settlement's
+	// newest version: logged in quarantine and withheld (Withdrawn and
+	// Withheld count subsets of them).
+	Rejected int64
+}
+
+// Versions is how many staged versions the promote accounted for: every
+// staged version lands in exactly one of these buckets.
+func (p PromoteStats) Versions() int64 {
+	return p.Superseded + p.Stale + p.Promoted() + p.Unchanged + p.Rejected
 }
 
 // Promoted is how many settlements rows the promote inserted or replaced
