@@ -48,6 +48,7 @@ Usage:
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
   settle vendorsim   [flags]   serve the vendor simulator
+  settle webhook serve [--addr :8080] [flags]   receive the vendor's pushed events into the raw zone ($VENDOR_WEBHOOK_SECRET)
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
 Run 'settle <command> -h' for its flags. The vendor token is read from the
@@ -87,6 +88,7 @@ func run(ctx context.Context, args []string) int {
 		"promote":     cmdPromote,
 		"runs":        cmdRuns,
 		"vendorsim":   cmdVendorSim,
+		"webhook":     cmdWebhook,
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
