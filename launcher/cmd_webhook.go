@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,7 +33,7 @@ func cmdWebhook(ctx context.Context, args []string) int {
 // cmdWebhookServe serves the webhook receiver until ctx ends (SIGTERM on
 // Cloud Run), then drains in-flight requests for up to 9 s.
 func cmdWebhookServe(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("settle webhook serve", flag.ContinueOnError)
+	fs := newFlagSet("webhook serve", "[--addr :8080] [flags]", "Receive the vendor's pushed events and land each in the raw zone before acknowledging it.")
 	defAddr := "127.0.0.1:8080"
 	if p := os.Getenv("PORT"); p != "" { // Cloud Run
 		defAddr = ":" + p
