@@ -73,7 +73,7 @@ func EventName(e EventObject) (string, error) {
 	if y := e.ReceivedAt.UTC().Year(); y < 1000 || y > 9999 {
 		return "", fmt.Errorf("naming event: receive time %s: year outside 1000..9999: %w", e.ReceivedAt.Format(time.RFC3339), ErrInvalidEvent)
 	}
-	return EventHourPrefix(e.Source, e.ReceivedAt) + "evt-" + eventIDSegment(e.EventID) + "-" + eventBodyHash(e.Body) + ".json", nil
+	return EventHourPrefix(e.Source, e.ReceivedAt) + "evt-" + eventIDSegment(e.EventID) + "-" + EventBodyHash(e.Body) + ".json", nil
 }
 
 func eventIDSegment(id string) string {
@@ -87,7 +87,9 @@ func eventIDSegment(id string) string {
 	return "x" + hex.EncodeToString(sum[:8])
 }
 
-func eventBodyHash(body []byte) string {
+// EventBodyHash returns the first 16 hex digits of the SHA-256 of body: the
+// hash in an event object's name.
+func EventBodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])[:bodyHashLength]
 }
