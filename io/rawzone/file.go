@@ -31,6 +31,53 @@ type FileStore struct {
 	// durable holds the directories (absolute paths) whose entry in their
 	// parent is known to be fsynced, so PutOnce syncs each parent once.
 	durable sync.Map
+	// dirSyncs holds a *dirSync per directory: concurrent PutOnce calls
+	// into one directory share its fsyncs (group commit).
+	dirSyncs sync.Map
+}
+
+// dirSync coalesces the fsyncs of one directory. A caller needs a sync
+// that starts after its link: it waits for the sync in progress (which may
+// have started before), then starts one or joins the one another caller
+// started in the meantime. Under load one fsync covers every link made
+// while the previous one ran, and nothing is acknowledged before the
+// directory entry that names it is durable.
+type dirSync struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started uint64 // syncs started
+	done    uint64 // number of the last sync finished
+	running bool
+	err     error // of the last sync finished
+}
+
+// syncDirShared fsyncs dir, sharing the fsync with concurrent callers.
+func (s *FileStore) syncDirShared(dir string) error {
+	v, ok := s.dirSyncs.Load(dir)
+	if !ok {
+		d := &dirSync{}
+		d.cond = sync.NewCond(&d.mu)
+		v, _ = s.dirSyncs.LoadOrStore(dir, d)
+	}
+	d := v.(*dirSync)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	want := d.started + 1
+	for d.done < want {
+		if d.running {
+			d.cond.Wait()
+			continue
+		}
+		d.running = true
+		d.started++
+		mine := d.started
+		d.mu.Unlock()
+		err := syncDir(dir)
+		d.mu.Lock()
+		d.running, d.done, d.err = false, mine, err
+		d.cond.Broadcast()
+	}
+	return d.err
 }
 
 var _ Store = (*FileStore)(nil)
@@ -107,7 +154,7 @@ func (s *FileStore) PutOnce(ctx context.Context, name string, data []byte) error
 		}
 		return s.existing(name, dir, stored, data)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.syncDirShared(dir); err != nil {
 		return fmt.Errorf("putting raw object %q: %w", name, err)
 	}
 	return nil
@@ -119,7 +166,7 @@ func (s *FileStore) existing(name, dir string, stored, data []byte) error {
 		return fmt.Errorf("putting raw object: %w", err)
 	}
 	// Whoever linked it may not have synced the directory yet.
-	if err := syncDir(dir); err != nil {
+	if err := s.syncDirShared(dir); err != nil {
 		return fmt.Errorf("putting raw object %q: %w", name, err)
 	}
 	return nil

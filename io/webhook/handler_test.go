@@ -42,7 +42,7 @@ func newHandler(t *testing.T, store rawzone.Store, secrets ...webhook.Secret) (*
 	return h, &logs
 }
 
-func fileStore(t *testing.T) rawzone.Store {
+func fileStore(t testing.TB) rawzone.Store {
 	t.Helper()
 	s, err := rawzone.NewFileStore(t.TempDir())
 	if err != nil {
