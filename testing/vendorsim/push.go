@@ -101,6 +101,9 @@ type PushConfig struct {
 	MaxElapsed  time.Duration
 	Client      *http.Client
 	Now         func() time.Time
+	// OnAck, if set, is called with the id of every event answered 2xx,
+	// as the answer arrives (from several goroutines).
+	OnAck func(id string)
 }
 
 // PushStats is what a Push did. Acked lists the ids of events answered 2xx.
@@ -198,6 +201,9 @@ func (s *Sim) Push(ctx context.Context, events []PushEvent, cfg PushConfig) (Pus
 					switch {
 					case err == nil && code/100 == 2:
 						ok2xx.Add(1)
+						if j.ev.ID != "" && cfg.OnAck != nil {
+							cfg.OnAck(j.ev.ID)
+						}
 						if j.ev.ID != "" {
 							mu.Lock()
 							st.Acked = append(st.Acked, j.ev.ID)
