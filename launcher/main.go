@@ -49,6 +49,7 @@ Usage:
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
   settle vendorsim   [flags]   serve the vendor simulator
+  settle sweep       [--span 6h] [flags]   pull the last hours at 5 req/s, land what the webhooks missed, record the webhook lag
   settle webhook serve [--addr :8080] [flags]   receive the vendor's pushed events into the raw zone ($VENDOR_WEBHOOK_SECRET)
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
@@ -90,6 +91,7 @@ func run(ctx context.Context, args []string) int {
 		"runs":        cmdRuns,
 		"vendorsim":   cmdVendorSim,
 		"webhook":     cmdWebhook,
+		"sweep":       cmdSweep,
 	}
 	name, rest := args[0], args[1:]
 	switch name {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/rawzone"
 	"github.com/marketplace/settle/io/webhook"
 	"github.com/marketplace/settle/pipeline"
@@ -149,4 +150,65 @@ func TestWebhookAndPullOverlapLandOnce(t *testing.T) {
 		t.Fatalf("Replay: %v", err)
 	}
 	checkAgainstTruth(t, e, truth)
+}
+
+// TestSweepCountsWhatWebhooksMissed: the push loses every seventh event;
+// the sweep lists every version, lands what the webhooks missed (the
+// warehouse then equals the truth) and counts exactly the lost ones.
+func TestSweepCountsWhatWebhooksMissed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: pull and push through prism")
+	}
+	e := newE2E(t, 2, 300, vendorsim.NoFaults())
+	p := &pushEnv{sim: e.sim, cfg: e.cfg}
+	store, err := rawzone.Open(t.Context(), e.cfg.RawZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h, err := webhook.NewHandler(store, []webhook.Secret{pushSecret}, webhook.WithLogger(quietOptions().Logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+
+	all := e.sim.Events()
+	var delivered []vendorsim.PushEvent
+	lost := map[string]bool{}
+	for i, ev := range all {
+		if i%7 == 3 {
+			lost[ev.ID] = true
+			continue
+		}
+		delivered = append(delivered, ev)
+	}
+	p.push(t, delivered, vendorsim.PushFaults{Shuffle: true})
+	p.runWebhook(t)
+
+	cfg := e.cfg
+	cfg.Source = pipeline.WebhookSource
+	cfg.From, cfg.To = simFrom, simFrom.Add(2*time.Hour)
+	sum, st, err := pipeline.Sweep(t.Context(), cfg, quietOptions(), pipeline.SweepSpan)
+	if err != nil {
+		t.Fatalf("Sweep: %v (summary %+v)", err, sum)
+	}
+	if st.MissedByWebhook != int64(len(lost)) || st.SweepVersions != int64(len(all)) {
+		t.Errorf("sweep found %d of %d versions missed by webhooks, want %d of %d", st.MissedByWebhook, st.SweepVersions, len(lost), len(all))
+	}
+	if st.WebhookEvents != int64(len(delivered)) || st.LastReceived.IsZero() || st.LagMax <= 0 {
+		t.Errorf("status = %+v, want %d webhook events with a receive time and a lag", st, len(delivered))
+	}
+	checkAgainstTruth(t, e, e.sim.Truth())
+
+	cursors, err := cursorstore.Open(t.Context(), e.cfg.CursorStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cursors.Close()
+	got, err := pipeline.LoadWebhookStatus(t.Context(), cursors)
+	if err != nil || got.MissedByWebhook != st.MissedByWebhook || !got.CheckedAt.Equal(st.CheckedAt) {
+		t.Errorf("LoadWebhookStatus = %+v, %v, want the sweep's %+v", got, err, st)
+	}
 }
