@@ -49,9 +49,12 @@ func newPushEnv(t *testing.T, records int, faults vendorsim.Faults) *pushEnv {
 
 func (e *pushEnv) push(t *testing.T, events []vendorsim.PushEvent, f vendorsim.PushFaults) vendorsim.PushStats {
 	t.Helper()
+	// 400 events/s on average, with a second's worth at 20 times that
+	// every other second (the backlog after a vendor outage).
 	st, err := e.sim.Push(t.Context(), events, vendorsim.PushConfig{
 		URL: e.url, Secrets: []webhook.Secret{pushSecret}, Faults: f,
-		Concurrency: 8, BackoffUnit: 5 * time.Millisecond, MaxElapsed: 30 * time.Second,
+		Rate: 400, BurstEvery: 2, BurstFactor: 20,
+		Concurrency: 16, BackoffUnit: 5 * time.Millisecond, MaxElapsed: 30 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("Push: %v", err)

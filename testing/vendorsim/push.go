@@ -140,6 +140,7 @@ func (s *Sim) Push(ctx context.Context, events []PushEvent, cfg PushConfig) (Pus
 	type job struct {
 		ev       PushEvent
 		firstBad int // 0 none, 1 bad signature, 2 stale
+		dups     int // deliveries again right after the first 2xx (within a second)
 		expect   int // 0 settlement/ack, 413 never acked
 	}
 	var jobs []job
@@ -151,10 +152,10 @@ func (s *Sim) Push(ctx context.Context, events []PushEvent, cfg PushConfig) (Pus
 		case u < cfg.Faults.BadSignature+cfg.Faults.Stale:
 			j.firstBad = 2
 		}
-		jobs = append(jobs, j)
 		if r.float() < cfg.Faults.Duplicate {
-			jobs = append(jobs, job{ev: e})
+			j.dups = 1 + int(r.below(2)) // two or three deliveries in all
 		}
+		jobs = append(jobs, j)
 		if r.float() < cfg.Faults.TwoIDs {
 			e2 := s.event("twin/"+e.ID, e.Type, e.VendorTxnID, pushData(e.Body), s.cfg.To)
 			jobs = append(jobs, job{ev: e2})
@@ -216,7 +217,16 @@ func (s *Sim) Push(ctx context.Context, events []PushEvent, cfg PushConfig) (Pus
 					default:
 						fails.Add(1)
 					}
-					if (err == nil && code/100 == 2) || ctx.Err() != nil {
+					if err == nil && code/100 == 2 {
+						for range j.dups {
+							attempts.Add(1)
+							if c, err := deliver(ctx, cfg.Client, cfg.URL, j.ev.Body, webhook.Sign(j.ev.Body, cfg.Now(), cfg.Secrets...)); err == nil && c/100 == 2 {
+								ok2xx.Add(1)
+							}
+						}
+						break
+					}
+					if ctx.Err() != nil {
 						break
 					}
 					if err == nil && code/100 == 4 && !retried4xx(code) {
