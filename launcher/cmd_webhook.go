@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/marketplace/settle/io/rawzone"
@@ -38,15 +39,29 @@ func cmdWebhookServe(ctx context.Context, args []string) int {
 	if p := os.Getenv("PORT"); p != "" { // Cloud Run
 		defAddr = ":" + p
 	}
-	var addr, dataDir, rawURI, secretName, source, logFormat string
+	var landings int
+	var addr, dataDir, rawURI, secretName, source, logFormat, cpuProfile string
 	fs.StringVar(&addr, "addr", defAddr, "listen address (default :$PORT on Cloud Run)")
 	fs.StringVar(&dataDir, "data-dir", "./data", "local data directory; events land in <data-dir>/raw")
 	fs.StringVar(&rawURI, "raw-zone", "", "raw zone URI overriding --data-dir (file:///dir or gs://bucket/prefix)")
 	fs.StringVar(&secretName, "secret-name", "", "Secret Manager secret of the signing secret(s), comma-separated during a rotation (default: $"+webhookSecretEnv+")")
 	fs.StringVar(&source, "source", webhook.DefaultSource, "raw zone source name of pushed events")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json")
+	fs.IntVar(&landings, "landings", webhook.DefaultLandings, "events landed at once, at most (each holds its body in memory)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the receiver to this `file` (performance work)")
 	if err := parse(fs, args); err != nil {
 		return fail("webhook serve", err)
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fail("webhook serve", fmt.Errorf("creating cpu profile: %w", err))
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fail("webhook serve", fmt.Errorf("starting cpu profile: %w", err))
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if logFormat == "json" {
@@ -70,7 +85,7 @@ func cmdWebhookServe(ctx context.Context, args []string) int {
 		return fail("webhook serve", err)
 	}
 	defer store.Close()
-	handler, err := webhook.NewHandler(store, secrets, webhook.WithLogger(log), webhook.WithSource(source))
+	handler, err := webhook.NewHandler(store, secrets, webhook.WithLogger(log), webhook.WithSource(source), webhook.WithLandings(landings))
 	if err != nil {
 		return fail("webhook serve", err)
 	}

@@ -54,6 +54,24 @@ type Handler struct {
 	now     func() time.Time
 	log     *slog.Logger
 	stats   Stats
+	// slots bounds the landings in flight (memory: a body each). Many in
+	// flight is what makes the file system commit their fsyncs together:
+	// on the 2-core bench machine 4 or 16 landings at once acknowledged
+	// about half as many events per second as 256.
+	slots chan struct{}
+}
+
+// DefaultLandings is the default bound of concurrent landings.
+const DefaultLandings = 256
+
+// WithLandings bounds the landings in flight (DefaultLandings if unset or
+// not positive).
+func WithLandings(n int) Option {
+	return func(h *Handler) {
+		if n > 0 {
+			h.slots = make(chan struct{}, n)
+		}
+	}
 }
 
 // Option configures a Handler.
@@ -76,7 +94,7 @@ func NewHandler(store rawzone.Store, secrets []Secret, opts ...Option) (*Handler
 	if len(secrets) == 0 {
 		return nil, ErrNoSecret
 	}
-	h := &Handler{store: store, secrets: secrets, source: DefaultSource, now: time.Now}
+	h := &Handler{store: store, secrets: secrets, source: DefaultSource, now: time.Now, slots: make(chan struct{}, DefaultLandings)}
 	for _, o := range opts {
 		o(h)
 	}
@@ -148,7 +166,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), landTimeout)
 	defer cancel()
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		h.stats.failed.Add(1)
+		http.Error(w, "busy; retry", http.StatusServiceUnavailable)
+		return
+	}
 	_, existed, err := rawzone.PutEvent(ctx, h.store, ev)
+	<-h.slots
 	if err != nil {
 		h.stats.failed.Add(1)
 		h.log.Error("landing webhook event", logKeyEvent, id, logKeyError, err.Error())

@@ -47,7 +47,10 @@ func main() {
 	warm := flag.Duration("warmup", 3*time.Second, "warm-up span, not counted")
 	conns := flag.Int("connections", 256, "concurrent connections (in-flight requests at most)")
 	size := flag.Int("body-bytes", 1700, "approximate event body size")
+	landings := flag.Int("landings", 0, "the receiver's --landings (0: its default)")
+	prof := flag.String("receiver-cpuprofile", "", "have the receiver write a CPU profile to this file")
 	flag.Parse()
+	receiverProfile, receiverLandings = *prof, *landings
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, *bin, *out, *rate, *dur, *warm, *conns, *size); err != nil {
@@ -55,6 +58,11 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+var (
+	receiverProfile  string
+	receiverLandings int
+)
 
 func run(ctx context.Context, bin, out string, rate float64, dur, warm time.Duration, conns, size int) error {
 	if err := os.RemoveAll(out); err != nil {
@@ -67,7 +75,14 @@ func run(ctx context.Context, bin, out string, rate float64, dur, warm time.Dura
 	var key [24]byte
 	_, _ = rand.Read(key[:])
 	secret := webhook.Secret(hex.EncodeToString(key[:]))
-	cmd := exec.CommandContext(ctx, bin, "webhook", "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json")
+	args := []string{"webhook", "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"}
+	if receiverProfile != "" {
+		args = append(args, "--cpuprofile", receiverProfile)
+	}
+	if receiverLandings > 0 {
+		args = append(args, "--landings", fmt.Sprint(receiverLandings))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "VENDOR_WEBHOOK_SECRET="+string(secret))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
