@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/marketplace/settle/pipeline"
 )
@@ -21,6 +22,8 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	addProcessingFlags(fs, &p)
 	addDataflowFlags(fs, &d)
 	addOutputFlags(fs, &o)
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("redrive", err)
 	}
@@ -38,11 +41,16 @@ func cmdRedrive(ctx context.Context, args []string) int {
 		// Nothing is ever parked for pushed events: a redrive processes
 		// what landed since the last webhook run, as `settle run` does.
 		sum, err := pipeline.RunWebhook(ctx, cfg, o.opts())
+		writeMetricsFile(metricsFile, cfg.Source, sum, err)
 		return report("redrive", sum, err)
 	}
 	if cfg.VendorURL == "" {
 		return fail("redrive", usageErr("--vendor-url is required"))
 	}
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("redrive", err)
+	}
 	sum, err := pipeline.Redrive(ctx, cfg, o.opts())
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("redrive", sum, err)
 }

@@ -69,6 +69,8 @@ func addSim(fs *flagSet, s *simFlags) {
 
 func cmdRun(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("run", err)
 	}
@@ -89,6 +91,7 @@ func cmdRun(ctx context.Context, args []string) int {
 		// Pushed events: nothing to fetch, process what landed since the
 		// last webhook run (see pipeline.RunWebhook).
 		sum, err := pipeline.RunWebhook(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
+		writeMetricsFile(metricsFile, cfg.Source, sum, err)
 		return report("run", sum, err)
 	}
 	if s.on {
@@ -111,7 +114,11 @@ func cmdRun(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	defer stopProfile()
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("run", err)
+	}
 	sum, err := pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("run", sum, err)
 }
 

@@ -118,6 +118,19 @@ type PromoteStats struct {
 	// Superseded counts staged versions that lost to a newer staged
 	// version of the same id (one from another chunk of the run).
 	Superseded int64
+	// Unchanged counts valid candidates of the version the warehouse
+	// already held, with the same content: nothing to write.
+	Unchanged int64
+	// Rejected counts failed candidates that are their settlement's
+	// newest version: logged in quarantine and withheld (Withdrawn and
+	// Withheld count subsets of them).
+	Rejected int64
+}
+
+// Versions is how many staged versions the promote accounted for: every
+// staged version lands in exactly one of these buckets.
+func (p PromoteStats) Versions() int64 {
+	return p.Superseded + p.Stale + p.Promoted() + p.Unchanged + p.Rejected
 }
 
 // Promoted is how many settlements rows the promote inserted or replaced
@@ -134,6 +147,7 @@ const (
 	OutcomeHeld           = "held"            // staged, volume out of band, not promoted
 	OutcomeNeedsAttention = "needs_attention" // promoted, but windows are parked
 	OutcomeFailed         = "failed"
+	OutcomeInterrupted    = "interrupted" // stopped by SIGINT/SIGTERM (or its context); a rerun resumes
 )
 
 // Run is one row of the runs table.
