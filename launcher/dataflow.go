@@ -576,7 +576,16 @@ func (fn *driveRunFn) ProcessElement(ctx context.Context, _ []byte) error {
 		}
 	}
 	logger := slog.New(beamLogHandler{level: slog.LevelInfo})
-	sum, err := pipeline.Run(ctx, fn.Config, pipeline.Options{Logger: logger})
+	var sum pipeline.Summary
+	var err error
+	switch fn.Config.Source {
+	case pipeline.WebhookSource: // the hourly processing of pushed events
+		sum, err = pipeline.RunWebhook(ctx, fn.Config, pipeline.Options{Logger: logger})
+	case pipeline.SweepSource: // the reconciliation pull at 5 req/s
+		sum, _, err = pipeline.Sweep(ctx, fn.Config, pipeline.Options{Logger: logger}, pipeline.SweepSpan)
+	default:
+		sum, err = pipeline.Run(ctx, fn.Config, pipeline.Options{Logger: logger})
+	}
 	rep := fn.report(ctx, sum, err, time.Now())
 	if fn.logReport == nil {
 		fn.logReport = func(ctx context.Context, line string) { beamlog.Info(ctx, line) }

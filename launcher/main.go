@@ -54,6 +54,8 @@ Usage:
   settle report      --out report.html [flags]   one self-contained HTML page: the status and plots of the last 30 days of runs
   settle reconcile   --date D [flags]          recompute day D from the raw zone and compare it with the warehouse
   settle vendorsim   [flags]   serve the vendor simulator
+  settle sweep       [--span 6h] [flags]   pull the last hours at 5 req/s, land what the webhooks missed, record the webhook lag
+  settle webhook serve [--addr :8080] [flags]   receive the vendor's pushed events into the raw zone ($VENDOR_WEBHOOK_SECRET)
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
 Run 'settle help <command>' (or 'settle <command> -h') for its flags. The vendor token is read from the
@@ -103,6 +105,8 @@ func run(ctx context.Context, args []string) int {
 		"report":      cmdReport,
 		"reconcile":   cmdReconcile,
 		"vendorsim":   cmdVendorSim,
+		"webhook":     cmdWebhook,
+		"sweep":       cmdSweep,
 	}
 	name, rest := args[0], args[1:]
 	switch name {
