@@ -69,6 +69,8 @@ func addSim(fs *flagSet, s *simFlags) {
 
 func cmdRun(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("run", err)
 	}
@@ -105,7 +107,11 @@ func cmdRun(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	defer stopProfile()
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("run", err)
+	}
 	sum, err := pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("run", sum, err)
 }
 

@@ -41,7 +41,7 @@ func cmdRuns(ctx context.Context, args []string) int {
 		return fail("runs", err)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tFETCHED\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tCORRECTED\tWITHDRAWN\tPARKED\tOUTCOME\tDETAIL")
+	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tREAD FROM RAW\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tCORRECTED\tWITHDRAWN\tPARKED\tOUTCOME\tDETAIL")
 	for _, r := range runs {
 		fmt.Fprintf(w, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Kind,
 			r.WindowStart.UTC().Format(time.RFC3339Nano), r.WindowEnd.UTC().Format(time.RFC3339Nano),

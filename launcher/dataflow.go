@@ -705,6 +705,9 @@ func dryRun(ctx context.Context, cfg pipeline.Config, s dataflowSettings, now ti
 				return err
 			}
 		}
+		if err := printDryRunJob(os.Stdout, name, beamFlag(beamJobName), jobs[name]); err != nil {
+			return err
+		}
 		if _, err := beam.Run(ctx, "dataflow", jobs[name]); err != nil {
 			return fmt.Errorf("translating the %s job: %w", name, err)
 		}

@@ -493,9 +493,9 @@ func (o *outputFlags) logger() *slog.Logger {
 	}
 	lo := &slog.HandlerOptions{Level: libLevel}
 	if o.logFormat == "json" {
-		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, lo)))
+		slog.SetDefault(slog.New(demoteRunnerErrors{slog.NewJSONHandler(os.Stderr, lo)}))
 	} else {
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, lo)))
+		slog.SetDefault(slog.New(demoteRunnerErrors{slog.NewTextHandler(os.Stderr, lo)}))
 	}
 	return l
 }

@@ -56,7 +56,17 @@ func chunkObjects(objects []string, windowsPerChunk int) [][]string {
 // processAndLand processes chunks of raw objects into load files, stages
 // them, applies the volume gate and promotes.
 func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, chunks [][]string, volumeGate bool) error {
-	staging := strings.TrimSuffix(cfg.Staging, "/") + "/" + sum.RunID
+	staging := stagingDir(cfg, sum.RunID)
+	defer func() {
+		// A held batch keeps its load files until an operator promotes it;
+		// any other run's are promoted or of no use to a rerun.
+		if sum.Outcome == warehouse.OutcomeHeld {
+			return
+		}
+		if err := removeStaging(context.WithoutCancel(ctx), staging); err != nil {
+			opts.Logger.Warn("load files left in staging", logKeyRun, sum.RunID, "error", err)
+		}
+	}()
 	objects := 0
 	for _, c := range chunks {
 		objects += len(c)
@@ -136,8 +146,8 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	// so the count does not depend on the chunk size.
 	sum.Duplicates += ps.Superseded
 	sum.Outcome = warehouse.OutcomePromoted
-	if ps.Changed() == 0 && sum.PagesLanded == 0 {
-		sum.Detail = "nothing new: the warehouse already held every version in these windows"
+	if ps.Changed() == 0 {
+		sum.Detail = noChange(*sum)
 	}
 	needsAttention(sum)
 	return nil
@@ -195,4 +205,19 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
+}
+
+// noChange says why a run changed no row, claiming only what it saw: the
+// raw zone's versions were all in the warehouse, and whether the vendor
+// was asked at all.
+func noChange(sum Summary) string {
+	d := "no row changed: the warehouse already held every version in the raw zone of these windows"
+	switch {
+	case sum.Kind == KindReplay:
+	case sum.Requests == 0:
+		d += "; the vendor was not asked: every window was read by an earlier run (`settle refetch --all` reads them again)"
+	case sum.PagesLanded == 0:
+		d += "; the vendor had no new page"
+	}
+	return d
 }

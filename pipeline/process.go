@@ -256,6 +256,7 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 	at := fn.Config.quarantinedAt()
 	var valid, bad bytes.Buffer
 	var nValid, nBad int64
+	byReason := map[string]int64{}
 	venc, benc := json.NewEncoder(&valid), json.NewEncoder(&bad)
 	for _, i := range idx {
 		if i < 0 || i >= len(records) {
@@ -276,6 +277,7 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 			continue
 		}
 		nBad++
+		byReason[reason]++
 		if err := benc.Encode(gate.Quarantine(raw, rec, reason, fn.Config.RunID, name, i, at)); err != nil {
 			return fmt.Errorf("encoding quarantine row %d of %s: %w", i, name, err)
 		}
@@ -283,6 +285,7 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 	validatedCounter.Inc(ctx, nValid)
 	quarantinedRows.Inc(ctx, nBad)
 	winnersFailed.Inc(ctx, nBad)
+	countReasons(ctx, byReason)
 	for _, f := range []struct {
 		kind string
 		n    int64
@@ -298,6 +301,14 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 		emit(StagedFile{Path: p, Kind: f.kind, Rows: f.n})
 	}
 	return nil
+}
+
+// countReasons adds quarantined rows to the counters
+// process.quarantined_<reason>, one update per reason.
+func countReasons(ctx context.Context, byReason map[string]int64) {
+	for r, n := range byReason {
+		beam.NewCounter("process", "quarantined_"+r).Inc(ctx, n)
+	}
 }
 
 // reasonOf is the quarantine reason of a parse error; an error without one
@@ -335,6 +346,11 @@ func (fn *writeQuarantineFn) ProcessElement(ctx context.Context, ref string, row
 		}
 	}
 	quarantinedRows.Inc(ctx, int64(len(all)))
+	byReason := map[string]int64{}
+	for _, q := range all {
+		byReason[q.Reason]++
+	}
+	countReasons(ctx, byReason)
 	p := stagedPath(fn.Config.StagingDir, KindQuarantine, "unkeyed-"+ref)
 	if err := writeFile(ctx, p, buf.Bytes()); err != nil {
 		return err

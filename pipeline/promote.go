@@ -48,6 +48,9 @@ func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (S
 	if err := b.wh.RecordRun(ctx, *held); err != nil {
 		return Summary{}, fmt.Errorf("recording promotion of %s: %w", runID, err)
 	}
+	if err := removeStaging(ctx, stagingDir(cfg, runID)); err != nil {
+		opts.Logger.Warn("load files left in staging", logKeyRun, runID, "error", err)
+	}
 	return Summary{RunID: runID, Kind: KindPromote, From: held.WindowStart, To: held.WindowEnd, Validated: held.Validated,
 		Promoted: n, Outcome: warehouse.OutcomePromoted, Detail: held.Detail}, nil
 }

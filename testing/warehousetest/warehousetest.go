@@ -116,6 +116,7 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 	}
 	tests = append(tests, versionTests...)
 	tests = append(tests, accountTests...)
+	tests = append(tests, opsTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if reason, ok := cfg.skips[tt.name]; ok {

@@ -142,7 +142,7 @@ func (w *Warehouse) createTables(ctx context.Context) error {
 			return fmt.Errorf("creating dataset %s.%s: %w", w.project, w.dataset, err)
 		}
 	}
-	for name, md := range tables() {
+	for name, md := range allTables() {
 		err := ds.Table(name).Create(ctx, md)
 		if isStatus(err, http.StatusConflict) {
 			err = addMissingColumns(ctx, ds.Table(name), md.Schema)
