@@ -31,6 +31,21 @@ func checkAccounts(t *testing.T, cfg pipeline.Config) {
 	warehousetest.CheckRunAccounts(t, w)
 }
 
+// storedAccount reads the account of runID from cfg's warehouse.
+func storedAccount(t *testing.T, cfg pipeline.Config, runID string) (warehouse.RunAccount, []warehouse.CurrencyTotal) {
+	t.Helper()
+	w, err := warehouse.Open(t.Context(), cfg.Warehouse)
+	if err != nil {
+		t.Fatalf("opening warehouse: %v", err)
+	}
+	defer w.Close()
+	a, totals, err := w.(warehouse.Accounts).Account(t.Context(), runID)
+	if err != nil {
+		t.Fatalf("reading the account of %s: %v", runID, err)
+	}
+	return a, totals
+}
+
 // dropFileScheme is a DuckDB warehouse whose Stage loses the first
 // validated file of every batch: a staging step that silently drops data.
 const dropFileScheme = "duckdb-dropfile"
