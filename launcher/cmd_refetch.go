@@ -33,6 +33,9 @@ func cmdRefetch(ctx context.Context, args []string) int {
 	if err := parse(fs, args); err != nil {
 		return fail("refetch", err)
 	}
+	if err := checkRange(from, to); err != nil {
+		return fail("refetch", err)
+	}
 	if from.IsZero() || to.IsZero() {
 		return fail("refetch", usageErr("--from and --to are required: want RFC 3339 times"))
 	}

@@ -28,6 +28,9 @@ func cmdReplay(ctx context.Context, args []string) int {
 	if err := parse(fs, args); err != nil {
 		return fail("replay", err)
 	}
+	if err := checkRange(from, to); err != nil {
+		return fail("replay", err)
+	}
 	if from.IsZero() || to.IsZero() {
 		return fail("replay", usageErr("--from and --to are required: want RFC 3339 times"))
 	}

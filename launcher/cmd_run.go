@@ -74,6 +74,9 @@ func cmdRun(ctx context.Context, args []string) int {
 	if err := parse(fs, args); err != nil {
 		return fail("run", err)
 	}
+	if err := checkRange(r.from, r.to); err != nil {
+		return fail("run", err)
+	}
 	s, from, to := r.sim, r.from, r.to
 	cfg, err := r.config()
 	if err != nil {

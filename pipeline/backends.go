@@ -41,12 +41,15 @@ func openBackends(ctx context.Context, cfg Config, lease func(cursorstore.Store)
 		return nil, err
 	}
 	b.raw = raw
-	wh, err := warehouse.Open(ctx, cfg.Warehouse)
+	wh, err := warehouse.OpenWaiting(ctx, cfg.Warehouse, warehouseLockWait)
 	if err != nil {
 		b.close()
 		return nil, err
 	}
-	b.wh = wh
+	if b.wh, err = holdOnlyWhileUsed(wh, cfg.Warehouse); err != nil {
+		b.close()
+		return nil, err
+	}
 	return b, nil
 }
 

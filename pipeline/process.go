@@ -284,8 +284,8 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 	}
 	validatedCounter.Inc(ctx, nValid)
 	quarantinedRows.Inc(ctx, nBad)
-	winnersFailed.Inc(ctx, nBad)
 	countReasons(ctx, byReason)
+	winnersFailed.Inc(ctx, nBad)
 	for _, f := range []struct {
 		kind string
 		n    int64
