@@ -42,9 +42,14 @@ func cmdReconcile(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("reconcile", err)
 	}
+	if err := requireDataDir(cfg); err != nil {
+		return fail("reconcile", err)
+	}
 	if err := existingLocalData(b, cfg); err != nil {
 		return fail("reconcile", err)
 	}
+	// Read only: nothing is created, and a run's writer lock is respected.
+	cfg.RawZone, cfg.Warehouse = readOnlyURI(cfg.RawZone), readOnlyURI(cfg.Warehouse)
 	o.logger()
 	rep, err := pipeline.Reconcile(ctx, cfg, day, time.Now())
 	if err != nil {

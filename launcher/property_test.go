@@ -25,6 +25,7 @@ import (
 	"github.com/marketplace/settle/testing/settlebin"
 	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
+	"github.com/marketplace/settle/testing/warehousetest"
 )
 
 // The property test's knobs: SETTLE_PROPERTY_SEEDS days are simulated
@@ -150,6 +151,14 @@ func runPropertyCase(t *testing.T, bin string, seed uint64) {
 	}
 	truthcheck.CompareFold(t, fold, settlements, withheld)
 	truthcheck.Compare(t, truthcheck.ReadDuckDB(t, "duckdb", filepath.Join(dataDir, "warehouse.duckdb")), sim.Truth())
+	// Every run that reached a verdict, killed ones' reruns included,
+	// balanced its account.
+	w, err := warehouse.Open(t.Context(), "duckdb://"+filepath.Join(dataDir, "warehouse.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	warehousetest.CheckRunAccounts(t, w)
 }
 
 // runToCompletion runs settle with args. With odds of three in four it

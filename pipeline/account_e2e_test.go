@@ -16,12 +16,11 @@ import (
 	"github.com/marketplace/settle/pipeline"
 	"github.com/marketplace/settle/pipeline/account"
 	"github.com/marketplace/settle/testing/vendorsim"
+	"github.com/marketplace/settle/testing/warehousetest"
 )
 
 // checkAccounts asserts the accounting identity of every run in the
-// ledger that reached a verdict: its stored account balances, matches the
-// ledger, and its currency totals count between the rows it promoted and
-// those plus the ones it found unchanged.
+// ledger that reached a verdict (warehousetest.CheckRunAccounts).
 func checkAccounts(t *testing.T, cfg pipeline.Config) {
 	t.Helper()
 	w, err := warehouse.Open(t.Context(), cfg.Warehouse)
@@ -29,42 +28,22 @@ func checkAccounts(t *testing.T, cfg pipeline.Config) {
 		t.Fatalf("opening warehouse: %v", err)
 	}
 	defer w.Close()
-	acc, ok := w.(warehouse.Accounts)
-	if !ok {
-		t.Fatalf("%T keeps no accounts", w)
-	}
-	runs, err := w.Runs(t.Context(), 1000)
+	warehousetest.CheckRunAccounts(t, w)
+}
+
+// storedAccount reads the account of runID from cfg's warehouse.
+func storedAccount(t *testing.T, cfg pipeline.Config, runID string) (warehouse.RunAccount, []warehouse.CurrencyTotal) {
+	t.Helper()
+	w, err := warehouse.Open(t.Context(), cfg.Warehouse)
 	if err != nil {
-		t.Fatalf("reading runs: %v", err)
+		t.Fatalf("opening warehouse: %v", err)
 	}
-	checked := 0
-	for _, r := range runs {
-		if r.Outcome == warehouse.OutcomeFailed || r.Kind == pipeline.KindPromote {
-			continue
-		}
-		a, totals, err := acc.Account(t.Context(), r.RunID)
-		if err != nil {
-			t.Errorf("run %s (%s): %v", r.RunID, r.Outcome, err)
-			continue
-		}
-		checked++
-		if err := account.Check(a, account.Promoted); err != nil || !a.Balanced {
-			t.Errorf("run %s: stored account %+v: balanced %v, Check() = %v", r.RunID, a, a.Balanced, err)
-		}
-		if a.RecordsRead != r.Fetched || a.Promoted != r.Promoted {
-			t.Errorf("run %s: account read %d promoted %d, ledger fetched %d promoted %d", r.RunID, a.RecordsRead, a.Promoted, r.Fetched, r.Promoted)
-		}
-		var n int64
-		for _, c := range totals {
-			n += c.Count
-		}
-		if n < a.Promoted || n > a.Promoted+a.Unchanged {
-			t.Errorf("run %s: currency totals count %d rows, want between promoted %d and promoted + unchanged %d", r.RunID, n, a.Promoted, a.Promoted+a.Unchanged)
-		}
+	defer w.Close()
+	a, totals, err := w.(warehouse.Accounts).Account(t.Context(), runID)
+	if err != nil {
+		t.Fatalf("reading the account of %s: %v", runID, err)
 	}
-	if checked == 0 {
-		t.Errorf("no run with an account in the ledger (%d runs)", len(runs))
-	}
+	return a, totals
 }
 
 // dropFileScheme is a DuckDB warehouse whose Stage loses the first

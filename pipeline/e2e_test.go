@@ -410,6 +410,9 @@ func TestVolumeOutOfBandIsHeldUntilPromoted(t *testing.T) {
 	if got := len(readWarehouse(t, e.cfg).Settlements); got != before {
 		t.Fatalf("a held batch reached settlements: %d rows, want %d", got, before)
 	}
+	if a, _ := storedAccount(t, e.cfg, sum.RunID); !a.Balanced || a.Held == 0 || a.Promoted+a.Unchanged+a.Stale+a.Superseded+a.Rejected != 0 {
+		t.Errorf("held run's account %+v: want balanced, every version held", a)
+	}
 
 	promoted, err := pipeline.PromoteHeld(t.Context(), e.cfg, quietOptions(), sum.RunID)
 	if err != nil {
@@ -420,6 +423,9 @@ func TestVolumeOutOfBandIsHeldUntilPromoted(t *testing.T) {
 	}
 	if got := len(readWarehouse(t, e.cfg).Settlements); got <= before {
 		t.Errorf("after promotion settlements has %d rows, want more than %d", got, before)
+	}
+	if a, totals := storedAccount(t, e.cfg, sum.RunID); !a.Balanced || a.Held != 0 || a.Promoted != promoted.Promoted || len(totals) == 0 {
+		t.Errorf("promoted held run's account %+v, totals %v: want balanced, nothing held, %d promoted, currency totals", a, totals, promoted.Promoted)
 	}
 	if _, err := pipeline.PromoteHeld(t.Context(), e.cfg, quietOptions(), sum.RunID); err == nil {
 		t.Errorf("promoting the same run twice: want an error saying it is not held")

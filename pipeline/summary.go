@@ -10,6 +10,7 @@ import (
 	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/rawzone"
 	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/pipeline/account"
 )
 
 // Summary is what a run did, for the operator and the runs ledger.
@@ -107,8 +108,12 @@ func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, 
 		cause = fmt.Errorf("interrupted (%w)", cause)
 	}
 	sum.Duration = opts.Now().Sub(started)
-	if err := recordAccount(wctx, b, opts, &sum); err != nil {
-		opts.Logger.Error("recording failed run's account", logKeyRun, sum.RunID, "error", err)
+	// An account is stored for a failed run only when it is the reason:
+	// one cut short by another failure is incomplete, not unbalanced.
+	if errors.Is(cause, account.ErrUnbalanced) {
+		if err := recordAccount(wctx, b, opts, &sum); err != nil {
+			opts.Logger.Error("recording failed run's account", logKeyRun, sum.RunID, "error", err)
+		}
 	}
 	if err := b.wh.RecordRun(wctx, toRun(sum, started, opts.Now())); err != nil {
 		opts.Logger.Error("recording failed run in the ledger", logKeyRun, sum.RunID, "error", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/marketplace/settle/pipeline"
 	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
+	"github.com/marketplace/settle/testing/warehousetest"
 )
 
 const simToken = "sim_e2egcp_token_do_not_log"
@@ -121,5 +122,15 @@ func TestRunOnTheEmulatorsMatchesGroundTruthAndARerunChangesNothing(t *testing.T
 	}
 	fold := truthcheck.FoldRawZone(t, cfg.RawZone, cfg.Source, cfg.Rules())
 	truthcheck.CompareFold(t, fold, after.settlements, after.withheld)
+	// The accounting identity of the run, the rerun and the replay, as
+	// stored in BigQuery.
+	w, err := warehouse.Open(t.Context(), cfg.Warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if n := warehousetest.CheckRunAccounts(t, w); n != 3 {
+		t.Errorf("checked the accounts of %d runs, want 3", n)
+	}
 	t.Logf("whole test (emulators started before) took %s", time.Since(began).Round(time.Millisecond))
 }
