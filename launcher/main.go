@@ -14,8 +14,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -50,7 +52,7 @@ Usage:
   settle vendorsim   [flags]   serve the vendor simulator
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
-Run 'settle <command> -h' for its flags. The vendor token is read from the
+Run 'settle help <command>' (or 'settle <command> -h') for its flags. The vendor token is read from the
 environment variable VENDOR_API_TOKEN and never printed.
 
 Exit status: 0 promoted, 2 needs attention (dead letters or held batch),
@@ -65,10 +67,17 @@ func main() {
 		beam.Init()
 		os.Exit(exitFailure)
 	}
+	// Prism leaves a file in the temp folder per pipeline: keep them in
+	// a folder of our own, removed on the way out.
+	restoreTemp, err := pipeline.PrivateTempDir()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "settle: %v\n", err)
+	}
 	beam.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, commandFromEnv(os.Args[1:], os.Getenv))
 	stop()
+	restoreTemp()
 	os.Exit(code)
 }
 
@@ -88,28 +97,50 @@ func run(ctx context.Context, args []string) int {
 		"runs":        cmdRuns,
 		"vendorsim":   cmdVendorSim,
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(rest) == 0 {
 			fmt.Fprint(os.Stdout, usage)
 			return exitOK
 		}
-		fmt.Fprintf(os.Stderr, "settle: unknown command %q\n\n%s", args[0], usage)
+		if _, ok := cmds[rest[0]]; !ok || len(rest) > 1 {
+			fmt.Fprintf(os.Stderr, "settle help: unknown command %q: run `settle help` for the list\n", strings.Join(rest, " "))
+			return exitUsage
+		}
+		name, rest = rest[0], []string{"-h"}
+	}
+	c, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "settle: unknown command %q: run `settle help` for the list\n", name)
 		return exitUsage
 	}
-	return c(ctx, args[1:])
+	return c(ctx, rest)
 }
 
 // fail prints err with what to do next and returns the exit status. A
 // warehouse another process has open (DuckDB admits one at a time) is
 // another settle command at work, like a held lease: exit 3.
-func fail(cmd string, err error) int {
-	fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
+func fail(cmd string, err error) int { return failTo(os.Stderr, cmd, err) }
+
+// failTo is fail, printing to w.
+func failTo(w io.Writer, cmd string, err error) int {
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	msg := err.Error()
+	if errors.Is(err, errUsage) {
+		msg = strings.ReplaceAll(msg, ": "+errUsage.Error(), "")
+	}
+	if errors.Is(err, pipeline.ErrPreflight) {
+		msg += " (nothing was started)"
+	}
+	fmt.Fprintf(w, "settle %s: %s\n", cmd, msg)
 	switch {
 	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrInvalidRange):
 		return exitUsage
 	case errors.Is(err, warehouse.ErrLocked):
-		fmt.Fprintln(os.Stderr, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
+		fmt.Fprintln(w, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
 		return exitLeaseHeld
 	}
 	return exitFailure

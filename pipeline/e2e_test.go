@@ -5,10 +5,12 @@ package pipeline_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	_ "github.com/duckdb/duckdb-go/v2"
+
 	_ "github.com/marketplace/settle/io/warehouse/duckdb"
 
 	"github.com/marketplace/settle/io/cursorstore"
@@ -281,7 +284,16 @@ func acquireForTest(ctx context.Context, cfg pipeline.Config) (release func(), e
 	return func() { l.Release(context.WithoutCancel(ctx)); s.Close() }, nil
 }
 
-func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+func TestMain(m *testing.M) {
+	restore, err := pipeline.PrivateTempDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := ptest.MainRetWithDefault(m, "prism")
+	restore()
+	os.Exit(code)
+}
 
 func TestLateRecordsAreReadByTheNextScheduledRunsLookback(t *testing.T) {
 	if testing.Short() {

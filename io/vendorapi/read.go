@@ -108,7 +108,7 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 			return fmt.Errorf("reading vendor pages: environment variable %s is empty: export the vendor API token there", fn.TokenEnv)
 		}
 		lim := SharedLimiter(fn.VendorURL+"|"+strconv.FormatFloat(fn.Rate, 'g', -1, 64)+"|"+strconv.Itoa(fn.Burst), fn.Rate, fn.Burst)
-		c, err := New(fn.VendorURL, token, WithLimiter(lim), WithStats(&processStats), WithRetryPolicy(RetryPolicy{
+		c, err := New(fn.VendorURL, token, WithLimiter(lim), WithStats(&processStats), WithObserver(observeFailure), WithRetryPolicy(RetryPolicy{
 			MaxAttempts:    fn.MaxAttempts,
 			MaxElapsed:     fn.RetryBudget,
 			RequestTimeout: fn.RequestTimeout,

@@ -134,6 +134,7 @@ const (
 	OutcomeHeld           = "held"            // staged, volume out of band, not promoted
 	OutcomeNeedsAttention = "needs_attention" // promoted, but windows are parked
 	OutcomeFailed         = "failed"
+	OutcomeInterrupted    = "interrupted" // stopped by SIGINT/SIGTERM (or its context); a rerun resumes
 )
 
 // Run is one row of the runs table.
