@@ -22,6 +22,8 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	addProcessingFlags(fs, &p)
 	addDataflowFlags(fs, &d)
 	addOutputFlags(fs, &o)
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("redrive", err)
 	}
@@ -42,5 +44,6 @@ func cmdRedrive(ctx context.Context, args []string) int {
 		return fail("redrive", err)
 	}
 	sum, err := pipeline.Redrive(ctx, cfg, o.opts())
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("redrive", sum, err)
 }

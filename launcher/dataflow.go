@@ -225,8 +225,12 @@ func (d dataflowFlags) settings(project, source string) (dataflowSettings, error
 			bad("--token-secret: %w", err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return s, fmt.Errorf("dataflow options: %w: %w", err, errUsage)
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return s, fmt.Errorf("dataflow options: %s: %w", strings.Join(msgs, "; "), errUsage)
 	}
 	return s, nil
 }
@@ -436,6 +440,12 @@ type flagLookup interface{ Lookup(name string) *flag.Flag }
 // `settle run` on Dataflow. Backend and runner are always gcp and dataflow.
 func cmdLaunch(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
+	fs.cmd, fs.about = "launch", "The Flex Template's entry: submit (or write, under a template launcher) the driver job of one `settle run` on Dataflow. Takes the flags of settle run; --backend and --runner are always gcp and dataflow."
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return fail("launch", parse(fs, []string{a}))
+		}
+	}
 	ours, beamArgs, unknown := splitLaunchArgs(fs, flag.CommandLine, args)
 	if err := parse(fs, ours); err != nil {
 		return fail("launch", err)

@@ -49,6 +49,9 @@ Usage:
   settle deadletters [flags]   list parked windows and their dead letters
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
+  settle status      [--json] [flags]   is the data complete and on time for finance; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  settle report      --out report.html [flags]   one self-contained HTML page: the status and plots of the last 30 days of runs
+  settle reconcile   --date D [flags]          recompute day D from the raw zone and compare it with the warehouse
   settle vendorsim   [flags]   serve the vendor simulator
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
@@ -95,6 +98,9 @@ func run(ctx context.Context, args []string) int {
 		"deadletters": cmdDeadLetters,
 		"promote":     cmdPromote,
 		"runs":        cmdRuns,
+		"status":      cmdStatus,
+		"report":      cmdReport,
+		"reconcile":   cmdReconcile,
 		"vendorsim":   cmdVendorSim,
 	}
 	name, rest := args[0], args[1:]

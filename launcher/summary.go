@@ -85,6 +85,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 		held = "YES: " + s.HeldDetail
 	}
 	fmt.Fprintf(tw, "  held\t%s\n", held)
+	printAccount(tw, s.Account, s.CurrencyTotals)
 	if s.Detail != "" && s.Outcome != warehouse.OutcomeFailed { // a failure's cause is printed once, below
 		fmt.Fprintf(tw, "  detail\t%s\n", s.Detail)
 	}

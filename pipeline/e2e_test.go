@@ -109,6 +109,7 @@ func readWarehouse(t *testing.T, cfg pipeline.Config) truthcheck.Warehouse {
 func checkAgainstTruth(t *testing.T, e *e2eEnv, truth []vendorsim.TruthRecord) {
 	t.Helper()
 	truthcheck.Compare(t, readWarehouse(t, e.cfg), truth)
+	checkAccounts(t, e.cfg)
 }
 
 func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
@@ -132,6 +133,13 @@ func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
 	}
 	if sum.Outcome != warehouse.OutcomePromoted {
 		t.Fatalf("outcome = %s (%s), want promoted", sum.Outcome, sum.Detail)
+	}
+	// The Beam counters vendorapi/rate_limited and vendorapi/retries reach
+	// the summary (and so run_metrics and --metrics-file): every
+	// rate-limit answer is retried, since no page is given up here.
+	if sum.RateLimited == 0 || sum.Retries < sum.RateLimited || sum.Requests <= sum.Retries {
+		t.Errorf("summary: %d requests, %d rate limited, %d retries; want 0 < rate limited <= retries < requests (simulator sent %d 429s)",
+			sum.Requests, sum.RateLimited, sum.Retries, st.RateLimited)
 	}
 	checkAgainstTruth(t, e, e.sim.Truth())
 	if sum.Duplicates == 0 {

@@ -66,6 +66,8 @@ func ingest(ctx context.Context, cfg Config, opts Options, b *backends, sum *Sum
 	sum.PagesLanded = c["pages_landed"]
 	sum.RecordsLanded = c["records_landed"]
 	sum.Requests = c["fetch_attempts"]
+	sum.RateLimited = c["rate_limited"]
+	sum.Retries = c["retries"]
 	st, err := windowStates(ctx, cfg, b.cursors, tasks)
 	if err != nil {
 		return err

@@ -67,6 +67,11 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 			opts.Logger.Warn("load files left in staging", logKeyRun, sum.RunID, "error", err)
 		}
 	}()
+	objects := 0
+	for _, c := range chunks {
+		objects += len(c)
+	}
+	startAccount(sum, objects)
 	t0 := opts.Now()
 	files, err := processChunks(ctx, cfg, opts, sum, staging, chunks, t0)
 	if err != nil {
@@ -86,6 +91,12 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		}
 	}
 	if len(files) == 0 {
+		if err := stagedAccount(opts, sum, warehouse.StageStats{}); err != nil {
+			return err
+		}
+		if err := promotedAccount(ctx, opts, b, sum, warehouse.PromoteStats{}, false); err != nil {
+			return err
+		}
 		sum.Outcome, sum.Detail = warehouse.OutcomePromoted, "no records in the raw zone for these windows"
 		needsAttention(sum)
 		return nil
@@ -99,6 +110,9 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 	if sum.QuarantinedBy, err = quarantineReasons(ctx, files); err != nil {
 		return err
 	}
+	if err := stagedAccount(opts, sum, st); err != nil {
+		return err
+	}
 	if volumeGate {
 		history, err := b.wh.Runs(ctx, cfg.VolumeHistory*4)
 		if err != nil {
@@ -107,6 +121,9 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		band := gate.VolumeBand{Tolerance: cfg.VolumeBand, MinHistory: cfg.VolumeMinRuns, Lookback: cfg.VolumeHistory}
 		cur := warehouse.Run{RunID: sum.RunID, WindowStart: sum.From, WindowEnd: sum.To, Validated: sum.Validated}
 		if hold, detail := gate.CheckVolume(band, cur, history); hold {
+			if err := promotedAccount(ctx, opts, b, sum, warehouse.PromoteStats{}, true); err != nil {
+				return err
+			}
 			sum.Held, sum.HeldDetail = true, detail
 			sum.Outcome = warehouse.OutcomeHeld
 			sum.Detail = detail + fmt.Sprintf("; staged, not promoted: check the batch, then `settle promote --run-id %s`", sum.RunID)
@@ -119,6 +136,9 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		"corrected", ps.Corrected, "withdrawn", ps.Withdrawn, "withheld", ps.Withheld, "stale", ps.Stale, logKeyTook, opts.Now().Sub(tp))
 	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
 		return fmt.Errorf("promoting run %s: %w", sum.RunID, err)
+	}
+	if err := promotedAccount(ctx, opts, b, sum, ps, false); err != nil {
+		return err
 	}
 	sum.Promoted = ps.Promoted()
 	sum.Corrected, sum.Withdrawn, sum.Withheld, sum.Stale = ps.Corrected, ps.Withdrawn, ps.Withheld, ps.Stale
@@ -169,6 +189,7 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 			sum.ObjectsRead += c["pages_read"]
 			sum.RecordsRead += c["records_read"]
 			sum.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
+			addChunkCounters(&sum.Account, c)
 			files = append(files, f...)
 			return nil
 		})

@@ -38,6 +38,9 @@ func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (S
 	if err != nil {
 		return Summary{}, fmt.Errorf("promoting held run %s: %w", runID, err)
 	}
+	if err := promoteHeldAccount(ctx, opts, b, runID, ps); err != nil {
+		return Summary{}, err
+	}
 	n := ps.Promoted()
 	held.Promoted, held.Corrected, held.Withdrawn = n, ps.Corrected, ps.Withdrawn
 	held.Outcome = warehouse.OutcomePromoted

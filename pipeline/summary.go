@@ -26,6 +26,7 @@ type Summary struct {
 	RecordsLanded int64 // records on those pages
 	Requests      int64 // vendor requests, retries included
 	RateLimited   int64 // of which answered 429 (or rate-limited 5xx)
+	Retries       int64 // waits before another attempt of a page
 
 	ObjectsRead   int64 // raw page objects processed
 	RecordsRead   int64 // records on them
@@ -45,6 +46,12 @@ type Summary struct {
 	Outcome  string // warehouse.Outcome…
 	Detail   string
 	Duration time.Duration
+
+	// Account is the run's accounting identity (pipeline/account), and
+	// CurrencyTotals what its promote wrote per currency; both are stored
+	// beside the runs ledger when the warehouse keeps accounts.
+	Account        warehouse.RunAccount
+	CurrencyTotals []warehouse.CurrencyTotal
 }
 
 // ExitCode maps the outcome to the launcher's exit status: 0 promoted,
@@ -70,7 +77,11 @@ func needsAttention(sum *Summary) {
 
 func record(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time) (Summary, error) {
 	sum.Duration = opts.Now().Sub(started)
+	if err := recordAccount(ctx, b, opts, &sum); err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
 	err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now()))
+	recordOps(ctx, b, opts, sum)
 	opts.Logger.Info("run finished", logKeyRun, sum.RunID, logKeyOutcome, sum.Outcome)
 	if err != nil {
 		return sum, fmt.Errorf("recording run %s in the ledger: %w", sum.RunID, err)
@@ -96,9 +107,13 @@ func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, 
 		cause = fmt.Errorf("%w (interrupted)", cause)
 	}
 	sum.Duration = opts.Now().Sub(started)
+	if err := recordAccount(wctx, b, opts, &sum); err != nil {
+		opts.Logger.Error("recording failed run's account", logKeyRun, sum.RunID, "error", err)
+	}
 	if err := b.wh.RecordRun(wctx, toRun(sum, started, opts.Now())); err != nil {
 		opts.Logger.Error("recording failed run in the ledger", logKeyRun, sum.RunID, "error", err)
 	}
+	recordOps(ctx, b, opts, sum)
 	return sum, cause
 }
 
