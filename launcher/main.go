@@ -1,8 +1,9 @@
 // Command settle ingests the payments vendor's settlements into the
 // warehouse: run (scheduled), replay (reprocess the raw zone), redrive
 // (retry parked windows), refetch (repair damaged windows), deadletters,
-// promote (a held batch), runs (the ledger) and vendorsim (the vendor
-// simulator).
+// promote (a held batch), runs (the ledger), status (complete and on time
+// for finance? a Nagios-style probe), report (the run-history HTML page)
+// and vendorsim (the vendor simulator).
 //
 // Exit status: 0 everything promoted; 2 needs attention (dead letters or a
 // held batch; see the summary); 3 another run holds the lease; 1 failure;
