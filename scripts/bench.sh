@@ -4,4 +4,5 @@
 # about 6 GB of disk under bench-out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+go build -o bin/plainloop ./testing/plainloop
 exec go run ./testing/benchday "$@"

@@ -11,6 +11,10 @@
 //     reporting the achieved request rate and the share of 429s;
 //  4. crash: a paced run killed with SIGKILL half-way, then resumed,
 //     reporting the pages fetched twice.
+//
+// Right after phase 2 it runs the yardstick, testing/plainloop (a plain
+// single-goroutine Go loop over the same raw zone), as a child process
+// and prints its figures beside ours with the ratio.
 package main
 
 import (
@@ -36,6 +40,7 @@ var from = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 
 func main() {
 	bin := flag.String("bin", "bin/settle", "the settle binary")
+	loop := flag.String("loop", "bin/plainloop", "the yardstick binary (testing/plainloop); empty skips it")
 	out := flag.String("out", "bench-out", "work directory (wiped)")
 	records := flag.Int("records", 1_925_000, "distinct settlements (about 1.56 listed records each with the default resends: 1.925 M makes ~3 M records)")
 	meta := flag.Int("metadata-bytes", 1300, "metadata bytes per record (1300 makes ~1.7 KB records)")
@@ -46,7 +51,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err := run(ctx, *bin, *out, *records, *meta, *pacedFor, *rate, *skipDay); err != nil {
+	if err := run(ctx, *bin, *loop, *out, *records, *meta, *pacedFor, *rate, *skipDay); err != nil {
 		fmt.Fprintln(os.Stderr, "benchday:", err)
 		os.Exit(1)
 	}
@@ -54,14 +59,14 @@ func main() {
 
 type row struct{ name, value, note string }
 
-func run(ctx context.Context, bin, out string, records, meta int, pacedFor time.Duration, rate float64, skipDay bool) error {
+func run(ctx context.Context, bin, loop, out string, records, meta int, pacedFor time.Duration, rate float64, skipDay bool) error {
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
 	var rows []row
 	os.Setenv("VENDOR_API_TOKEN", token)
 	if !skipDay {
-		r, err := day(ctx, bin, filepath.Join(out, "day"), records, meta)
+		r, err := day(ctx, bin, loop, filepath.Join(out, "day"), records, meta)
 		rows = append(rows, r...)
 		if err != nil {
 			printRows(rows)
@@ -80,7 +85,7 @@ func run(ctx context.Context, bin, out string, records, meta int, pacedFor time.
 	return nil
 }
 
-func day(ctx context.Context, bin, dir string, records, meta int) ([]row, error) {
+func day(ctx context.Context, bin, loop, dir string, records, meta int) ([]row, error) {
 	var rows []row
 	t0 := time.Now()
 	sim, url, err := vendorsim.Start(vendorsim.Config{Seed: 1, Records: records, From: from, To: from.Add(24 * time.Hour),
@@ -115,10 +120,23 @@ func day(ctx context.Context, bin, dir string, records, meta int) ([]row, error)
 		return rows, fmt.Errorf("replay: %w\n%s", err, res.tail)
 	}
 	rows = append(rows,
-		row{"process (raw zone → warehouse) wall", res.wall.Round(time.Millisecond).String(), "target ≤ 3m0s"},
+		row{"process (raw zone → warehouse) wall", res.wall.Round(time.Millisecond).String(), "target < the plain loop's"},
 		row{"process peak RSS", mib(res.maxRSS), "target ≤ 3 GiB"},
 		row{"process records/s", perSecond(st.Records, res.wall), ""},
 		row{"process summary", strings.Join(res.summary(), "; "), ""},
+	)
+	if loop == "" {
+		return rows, nil
+	}
+	// The yardstick, right after, on the same raw zone.
+	lres, err := child(ctx, loop, "-raw", filepath.Join(dir, "raw"), "-db", filepath.Join(dir, "plainloop.duckdb"))
+	if err != nil {
+		return rows, fmt.Errorf("plain loop: %w\n%s", err, lres.tail)
+	}
+	rows = append(rows,
+		row{"plain loop (yardstick) wall", lres.wall.Round(time.Millisecond).String(), strings.TrimSpace(lres.tail)},
+		row{"plain loop peak RSS", mib(lres.maxRSS), ""},
+		row{"process / plain loop, wall", fmt.Sprintf("%.2f×", res.wall.Seconds()/lres.wall.Seconds()), "target < 1"},
 	)
 	return rows, nil
 }
