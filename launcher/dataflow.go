@@ -123,10 +123,23 @@ type dataflowFlags struct {
 	// NumWorkers is the initial worker count (not a flag: 1 for a driver).
 	NumWorkers int  `json:"num_workers"`
 	DryRun     bool `json:"-"`
+	// Runner is the Beam runner, prism or dataflow (not a job option).
+	Runner string `json:"-"`
 }
 
-// addDataflow declares the Dataflow flags on fs.
+// addDataflowFlags declares --runner and the Dataflow flags on fs.
+func addDataflowFlags(fs *flagSet, d *dataflowFlags) {
+	fs.group(sectionDataflow, func(fs *flag.FlagSet) { addDataflow(fs, d) })
+}
+
+// apply sets the runner (the rest waits for useDataflow).
+func (d *dataflowFlags) apply(cfg *pipeline.Config) error {
+	cfg.Runner = d.Runner
+	return nil
+}
+
 func addDataflow(fs *flag.FlagSet, d *dataflowFlags) {
+	fs.Var(newEnum(&d.Runner, pipeline.DefaultConfig("").Runner, "prism", "dataflow"), "runner", "Beam runner: prism (local) or dataflow")
 	fs.StringVar(&d.Region, "region", "", "Dataflow region, e.g. europe-west1 (--runner=dataflow)")
 	fs.StringVar(&d.StagingLocation, "staging-location", "", "gs:// folder where the jobs stage the worker binary and graph (--runner=dataflow)")
 	fs.StringVar(&d.TempLocation, "temp-location", "", "gs:// folder for the jobs' temporary files (default: <staging-location>/tmp)")
@@ -154,33 +167,12 @@ func commandFromEnv(args []string, getenv func(string) string) []string {
 	return append([]string{cmd}, args...)
 }
 
-// runFlags are the flags of `settle run` (and `settle launch`).
-type runFlags struct {
-	common   commonFlags
-	sim      simFlags
-	dataflow dataflowFlags
-	from, to time.Time
-}
-
-// newRunFlagSet returns the FlagSet of `settle run`: the common, simulator
-// and Dataflow flags and the window bounds.
-func newRunFlagSet() (*flag.FlagSet, *runFlags) {
-	fs := flag.NewFlagSet("settle run", flag.ContinueOnError)
-	r := &runFlags{}
-	addCommon(fs, &r.common)
-	addSim(fs, &r.sim)
-	addDataflow(fs, &r.dataflow)
-	fs.Var(timeFlag{&r.from}, "from", "first window start, RFC 3339 (default: the watermark minus --lookback)")
-	fs.Var(timeFlag{&r.to}, "to", "end of the last window, RFC 3339 (default: now minus the vendor's 10 min visibility lag)")
-	return fs, r
-}
-
 // splitLaunchArgs sorts the arguments a template launcher passes: flags of
 // fs (the template's parameters) go to ours, flags Beam knows (the launch
 // environment: --staging_location, --template_location, ...) to beam
 // (--project and --region, known to both, to both), anything else to
 // unknown. Both --name=value and --name value work.
-func splitLaunchArgs(fs, beamFS *flag.FlagSet, args []string) (ours []string, beam map[string]string, unknown []string) {
+func splitLaunchArgs(fs, beamFS flagLookup, args []string) (ours []string, beam map[string]string, unknown []string) {
 	beam = map[string]string{}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -226,6 +218,9 @@ func splitLaunchArgs(fs, beamFS *flag.FlagSet, args []string) (ours []string, be
 	return ours, beam, unknown
 }
 
+// flagLookup finds a flag by name (*flag.FlagSet, *flagSet).
+type flagLookup interface{ Lookup(name string) *flag.Flag }
+
 // cmdLaunch is what the Flex Template runs (SETTLE_COMMAND=launch): it
 // takes the `settle run` flags and writes, under a template launcher (which
 // sets --template_location), or else submits, the one driver job that runs
@@ -236,7 +231,7 @@ func cmdLaunch(ctx context.Context, args []string) int {
 	if err := parse(fs, ours); err != nil {
 		return fail("launch", err)
 	}
-	log := r.common.logger()
+	log := r.output.logger()
 	if len(unknown) > 0 {
 		log.Warn("ignoring launcher arguments that are no flag of settle or Beam", "args", strings.Join(unknown, " "))
 	}
@@ -265,9 +260,9 @@ func cmdLaunch(ctx context.Context, args []string) int {
 // settings into the driver DoFn, and sets the driver job's own Beam flags
 // unless a template launcher set them.
 func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
-	r.common.backend, r.common.runner = "gcp", "dataflow"
-	if r.common.project == "" {
-		r.common.project = gcpopts.GetProjectFromFlagOrEnvironment(ctx)
+	r.backend.backend, r.dataflow.Runner = "gcp", "dataflow"
+	if r.backend.project == "" {
+		r.backend.project = gcpopts.GetProjectFromFlagOrEnvironment(ctx)
 	}
 	d := r.dataflow
 	if d.Region == "" {
@@ -279,13 +274,13 @@ func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
 	if d.TempLocation == "" {
 		d.TempLocation = beamFlag(beamTemp)
 	}
-	cfg, err := r.common.config()
+	cfg, err := r.config()
 	if err != nil {
 		return nil, err
 	}
 	cfg.From, cfg.To = r.from, r.to
 	d.configure(&cfg)
-	inner, err := d.settings(r.common.project, cfg.Source)
+	inner, err := d.settings(r.backend.project, cfg.Source)
 	if err != nil {
 		return nil, err
 	}

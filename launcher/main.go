@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -50,7 +51,7 @@ Usage:
   settle vendorsim   [flags]   serve the vendor simulator
   settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
 
-Run 'settle <command> -h' for its flags. The vendor token is read from the
+Run 'settle help <command>' (or 'settle <command> -h') for its flags. The vendor token is read from the
 environment variable VENDOR_API_TOKEN and never printed.
 
 Exit status: 0 promoted, 2 needs attention (dead letters or held batch),
@@ -88,23 +89,39 @@ func run(ctx context.Context, args []string) int {
 		"runs":        cmdRuns,
 		"vendorsim":   cmdVendorSim,
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if len(rest) == 0 {
 			fmt.Fprint(os.Stdout, usage)
 			return exitOK
 		}
-		fmt.Fprintf(os.Stderr, "settle: unknown command %q\n\n%s", args[0], usage)
+		if _, ok := cmds[rest[0]]; !ok || len(rest) > 1 {
+			fmt.Fprintf(os.Stderr, "settle help: unknown command %q: run `settle help` for the list\n", strings.Join(rest, " "))
+			return exitUsage
+		}
+		name, rest = rest[0], []string{"-h"}
+	}
+	c, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "settle: unknown command %q: run `settle help` for the list\n", name)
 		return exitUsage
 	}
-	return c(ctx, args[1:])
+	return c(ctx, rest)
 }
 
 // fail prints err with what to do next and returns the exit status. A
 // warehouse another process has open (DuckDB admits one at a time) is
 // another settle command at work, like a held lease: exit 3.
 func fail(cmd string, err error) int {
-	fmt.Fprintf(os.Stderr, "settle %s: %v\n", cmd, err)
+	if errors.Is(err, errHelp) {
+		return exitOK
+	}
+	msg := err.Error()
+	if errors.Is(err, errUsage) {
+		msg = strings.ReplaceAll(msg, ": "+errUsage.Error(), "")
+	}
+	fmt.Fprintf(os.Stderr, "settle %s: %s\n", cmd, msg)
 	switch {
 	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrInvalidRange):
 		return exitUsage

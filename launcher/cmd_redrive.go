@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+
+	"github.com/marketplace/settle/pipeline"
+)
+
+func cmdRedrive(ctx context.Context, args []string) int {
+	fs := newFlagSet("redrive", "--vendor-url URL [flags]", "Retry parked windows from their stored cursor, then process and promote them.")
+	var (
+		b backendFlags
+		v vendorFlags
+		p processingFlags
+		d dataflowFlags
+		o outputFlags
+	)
+	addVendorFlags(fs, &v)
+	addBackendFlags(fs, &b)
+	addLeaseFlags(fs, &b)
+	addProcessingFlags(fs, &p)
+	addDataflowFlags(fs, &d)
+	addOutputFlags(fs, &o)
+	if err := parse(fs, args); err != nil {
+		return fail("redrive", err)
+	}
+	cfg, err := b.config(&v, &p, &d, &o)
+	if err != nil {
+		return fail("redrive", err)
+	}
+	if done, err := useDataflow(ctx, d, b.project, &cfg); err != nil || done {
+		if err != nil {
+			return fail("redrive", err)
+		}
+		return exitOK
+	}
+	if cfg.VendorURL == "" {
+		return fail("redrive", usageErr("--vendor-url is required"))
+	}
+	sum, err := pipeline.Redrive(ctx, cfg, o.opts())
+	return report("redrive", sum, err)
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/marketplace/settle/pipeline"
+)
+
+func cmdReplay(ctx context.Context, args []string) int {
+	fs := newFlagSet("replay", "--from T --to T [flags]", "Reprocess the raw zone of those windows; never calls the vendor.")
+	var (
+		b        backendFlags
+		p        processingFlags
+		d        dataflowFlags
+		o        outputFlags
+		from, to time.Time
+	)
+	fs.Var(timeFlag{&from}, "from", "replay windows that start at or after this time, RFC 3339 (required)")
+	fs.Var(timeFlag{&to}, "to", "and before this time, RFC 3339 (required)")
+	addBackendFlags(fs, &b)
+	addLeaseFlags(fs, &b)
+	addProcessingFlags(fs, &p)
+	addDataflowFlags(fs, &d)
+	addOutputFlags(fs, &o)
+	if err := parse(fs, args); err != nil {
+		return fail("replay", err)
+	}
+	if from.IsZero() || to.IsZero() {
+		return fail("replay", usageErr("--from and --to are required: want RFC 3339 times"))
+	}
+	cfg, err := b.config(&p, &d, &o)
+	if err != nil {
+		return fail("replay", err)
+	}
+	if done, err := useDataflow(ctx, d, b.project, &cfg); err != nil || done {
+		if err != nil {
+			return fail("replay", err)
+		}
+		return exitOK
+	}
+	stopProfile, err := o.profile()
+	if err != nil {
+		return fail("replay", err)
+	}
+	defer stopProfile()
+	sum, err := pipeline.Replay(ctx, cfg, o.opts(), from, to)
+	return report("replay", sum, err)
+}
