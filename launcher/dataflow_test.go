@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/marketplace/settle/pipeline"
 
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 )
@@ -219,7 +220,7 @@ func TestBeamLogHandler(t *testing.T) {
 	logs := &captureLog{}
 	beamlog.SetLogger(logs)
 	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
-	l := slog.New(beamLogHandler{level: slog.LevelInfo}).With("run_id", "r1")
+	l := slog.New(pipeline.BeamLogHandler{Level: slog.LevelInfo}).With("run_id", "r1")
 	l.Debug("hidden")
 	l.InfoContext(context.Background(), "run finished", "outcome", "promoted")
 	if diff := cmp.Diff([]string{"run finished run_id=r1 outcome=promoted"}, logs.take()); diff != "" {

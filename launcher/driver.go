@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -59,7 +58,7 @@ func (fn *driveRunFn) ProcessElement(ctx context.Context, _ []byte) error {
 			return err
 		}
 	}
-	logger := slog.New(beamLogHandler{level: slog.LevelInfo})
+	logger := slog.New(pipeline.BeamLogHandler{Level: slog.LevelInfo})
 	sum, err := pipeline.Run(ctx, fn.Config, pipeline.Options{Logger: logger})
 	rep := fn.report(ctx, sum, err, time.Now())
 	if fn.logReport == nil {
@@ -116,42 +115,3 @@ func formatReport(source, runID, outcome string, held bool, parked, watermarkAge
 	return fmt.Sprintf("%s source=%s run_id=%s outcome=%s held=%d parked_windows=%d watermark_age_seconds=%d promoted=%d",
 		runReportTag, source, runID, outcome, h, parked, watermarkAge, promoted)
 }
-
-// beamLogHandler is a slog.Handler writing through Beam's logger, so a
-// run's log lines on a Dataflow worker reach Cloud Logging with the step.
-type beamLogHandler struct {
-	level slog.Level
-	attrs string
-}
-
-func (h beamLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h beamLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	b.WriteString(h.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	})
-	sev := beamlog.SevInfo
-	switch {
-	case r.Level >= slog.LevelError:
-		sev = beamlog.SevError
-	case r.Level >= slog.LevelWarn:
-		sev = beamlog.SevWarn
-	case r.Level < slog.LevelInfo:
-		sev = beamlog.SevDebug
-	}
-	beamlog.Output(ctx, sev, 1, b.String())
-	return nil
-}
-
-func (h beamLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	for _, a := range as {
-		h.attrs += fmt.Sprintf(" %s=%v", a.Key, a.Value)
-	}
-	return h
-}
-
-func (h beamLogHandler) WithGroup(string) slog.Handler { return h }
