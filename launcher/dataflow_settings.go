@@ -134,10 +134,10 @@ func (d dataflowFlags) configure(cfg *pipeline.Config) {
 
 // useDataflow prepares a pipeline command for --runner=dataflow: it
 // validates the Dataflow flags, sets Beam's runner flags and fills cfg.
-// With --dry-run it translates and prints the run's jobs instead, touching
-// no back end, and reports done. With another runner it only refuses
+// With --dry-run it translates and prints the command's jobs (job says
+// which) instead, touching no back end, and reports done. With another runner it only refuses
 // --dry-run.
-func useDataflow(ctx context.Context, d dataflowFlags, project string, cfg *pipeline.Config) (done bool, err error) {
+func useDataflow(ctx context.Context, d dataflowFlags, project string, cfg *pipeline.Config, job dryRunSpec) (done bool, err error) {
 	if cfg.Runner != "dataflow" {
 		if d.DryRun {
 			return false, fmt.Errorf("--dry-run translates Dataflow jobs: it needs --runner=dataflow: %w", errUsage)
@@ -153,7 +153,7 @@ func useDataflow(ctx context.Context, d dataflowFlags, project string, cfg *pipe
 	}
 	d.configure(cfg)
 	if d.DryRun {
-		return true, dryRun(ctx, *cfg, s, time.Now())
+		return true, dryRun(ctx, *cfg, job, time.Now())
 	}
 	return false, nil
 }
