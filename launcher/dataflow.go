@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/gcpopts"
@@ -224,8 +225,9 @@ type flagLookup interface{ Lookup(name string) *flag.Flag }
 
 // cmdLaunch is what the Flex Template runs (SETTLE_COMMAND=launch): it
 // takes the `settle run` flags and writes, under a template launcher (which
-// sets --template_location), or else submits, the one driver job that runs
-// `settle run` on Dataflow. Backend and runner are always gcp and dataflow.
+// sets --template_location), or else submits, the run's one Dataflow job
+// (pipeline.Job) with a last step that logs the run's report line.
+// Backend and runner are always gcp and dataflow.
 func cmdLaunch(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
 	ours, beamArgs, unknown := splitLaunchArgs(fs, flag.CommandLine, args)
@@ -242,25 +244,27 @@ func cmdLaunch(ctx context.Context, args []string) int {
 	if r.sim.on {
 		return fail("launch", fmt.Errorf("--simulate runs on this machine only; use `settle run --simulate`: %w", errUsage))
 	}
-	job, err := r.launchJob(ctx)
+	cfg, s, err := r.launchJob(ctx)
 	if err != nil {
 		return fail("launch", err)
 	}
-	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s.Scope("settle.Drive"), job, beam.Impulse(s))
+	spec := pipeline.NewJobSpec(cfg, pipeline.KindRun, time.Time{}, time.Time{}, time.Now())
+	p, res := pipeline.JobPipeline(spec)
+	beam.ParDo0(p.Root().Scope("settle.Report"), &reportFn{Config: cfg}, res)
 	if _, err := beam.Run(ctx, "dataflow", p); err != nil {
-		return fail("launch", fmt.Errorf("launching the driver job: %w", err))
+		return fail("launch", fmt.Errorf("launching the run's job: %w", err))
 	}
 	if tl := beamFlag(beamTemplate); tl != "" {
-		log.Info("driver job written for the template launcher", "template_location", tl, "job_name", job.Dataflow.JobName+driverJobSuffix)
+		log.Info("run job written for the template launcher", "template_location", tl, "job_name", s.JobName, "run_id", spec.RunID)
 	}
 	return exitOK
 }
 
-// launchJob resolves the run's configuration and the inner jobs' Dataflow
-// settings into the driver DoFn, and sets the driver job's own Beam flags
-// unless a template launcher set them.
-func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
+// launchJob resolves the run's configuration and its job's Dataflow
+// settings, and sets Beam's flags to them: the run's flags decide the
+// job's name, service account and workers, also under a template launcher
+// (whose environment only supplies what they leave unset).
+func (r *runFlags) launchJob(ctx context.Context) (pipeline.Config, dataflowSettings, error) {
 	r.backend.backend, r.dataflow.Runner = "gcp", "dataflow"
 	if r.backend.project == "" {
 		r.backend.project = gcpopts.GetProjectFromFlagOrEnvironment(ctx)
@@ -275,46 +279,27 @@ func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
 	if d.TempLocation == "" {
 		d.TempLocation = beamFlag(beamTemp)
 	}
+	if d.WorkerBinary == "" {
+		d.WorkerBinary = beamFlag(beamWorkerBinary)
+	}
 	cfg, err := r.config()
 	if err != nil {
-		return nil, err
+		return cfg, dataflowSettings{}, err
 	}
 	cfg.From, cfg.To = r.from, r.to
 	d.configure(&cfg)
-	inner, err := d.settings(r.backend.project, cfg.Source)
+	s, err := d.settings(r.backend.project, cfg.Source)
 	if err != nil {
-		return nil, err
+		return cfg, s, err
 	}
-	inner.DryRun = false // the driver's inner jobs; --dry-run applies to the driver job
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", err, errUsage)
+		return cfg, s, fmt.Errorf("%w: %w", err, errUsage)
 	}
-	if cfg.VendorURL == "" || inner.TokenSecret == "" || inner.ServiceAccount == "" {
-		return nil, fmt.Errorf("--vendor-url, --token-secret and --service-account are required: %w", errUsage)
+	if cfg.VendorURL == "" || s.TokenSecret == "" || s.ServiceAccount == "" {
+		return cfg, s, fmt.Errorf("--vendor-url, --token-secret and --service-account are required: %w", errUsage)
 	}
-	driverName := inner.driver().JobName
-	if beamFlag(beamTemplate) != "" {
-		// A template launch: the environment set the driver's options; the
-		// launch's job name is the driver's and must not be the inner jobs'.
-		if jn := beamFlag(beamJobName); jn != "" && jn == inner.JobName {
-			return nil, fmt.Errorf("the launch's job name %q is --job-name, the inner jobs' name: name the launch %s: %w", jn, driverName, errUsage)
-		}
-		if beamFlag(beamWorkerBinary) == "" && inner.WorkerBinary != "" {
-			if err := setBeamFlags(map[string]string{beamWorkerBinary: inner.WorkerBinary}); err != nil {
-				return nil, err
-			}
-		}
-		if r.dataflow.DryRun {
-			if err := setBeamFlags(map[string]string{beamDryRun: "true"}); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		driver := inner.driver()
-		driver.DryRun = r.dataflow.DryRun
-		if err := setBeamFlags(driver.beamFlags()); err != nil {
-			return nil, err
-		}
+	if s.NumWorkers == 0 {
+		s.NumWorkers = 1 // autoscaling grows it to --max-workers
 	}
-	return &driveRunFn{Config: cfg, Dataflow: inner}, nil
+	return cfg, s, setBeamFlags(s.beamFlags())
 }

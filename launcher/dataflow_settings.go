@@ -110,16 +110,6 @@ func (s dataflowSettings) beamFlags() map[string]string {
 	}
 }
 
-// driver returns the settings of the driver job of a run whose inner jobs
-// have settings s: one worker, its own service account and name.
-func (s dataflowSettings) driver() dataflowSettings {
-	d := s
-	d.JobName = s.JobName + driverJobSuffix
-	d.MaxWorkers, d.NumWorkers = 1, 1
-	d.ServiceAccount = s.DriverServiceAccount
-	return d
-}
-
 // configure copies what the pipeline needs into cfg: the runner and the
 // token's secret (the workers read the token there, not from the
 // environment, which they do not share with this process).

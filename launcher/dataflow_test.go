@@ -104,25 +104,6 @@ func TestDataflowSettings(t *testing.T) {
 	}
 }
 
-func TestDriverSettings(t *testing.T) {
-	d := validDataflowFlags()
-	d.DriverServiceAccount = "settle-driver@p.iam.gserviceaccount.com"
-	s, err := d.settings("p", "settlements")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := s.driver().beamFlags()
-	want := map[string]string{beamJobName: "settle-settlements-driver", beamMaxWorkers: "1", beamNumWorkers: "1", beamServiceAccount: d.DriverServiceAccount}
-	for name, w := range want {
-		if got[name] != w {
-			t.Errorf("driver's --%s = %q, want %q", name, got[name], w)
-		}
-	}
-	if s.JobName == s.driver().JobName {
-		t.Errorf("driver and inner jobs share the name %q: Dataflow would refuse the inner jobs while the driver runs", s.JobName)
-	}
-}
-
 func TestJobNameFor(t *testing.T) {
 	long := strings.Repeat("x", 80)
 	for _, source := range []string{"settlements", "A_B.c", "--", long, "über"} {

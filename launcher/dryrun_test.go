@@ -194,12 +194,13 @@ func TestDryRunNeedsTheDataflowRunner(t *testing.T) {
 	}
 }
 
-// TestLaunchWritesOneDriverJob runs `settle launch` with --dry-run, as a
+// TestLaunchWritesTheRunsOneJob runs `settle launch` with --dry-run, as a
 // workstation does and as the Flex Template launcher does (its Beam flags
-// beside the template parameters): each time one batch driver job, named
-// and configured for the driver, carrying the inner jobs' settings and the
+// beside the template parameters): each time the run's one batch job,
+// named and configured by the run's flags (the launch environment's
+// driver-era name, account and single worker do not win), carrying the
 // token's secret name, never a token.
-func TestLaunchWritesOneDriverJob(t *testing.T) {
+func TestLaunchWritesTheRunsOneJob(t *testing.T) {
 	beam.Init()
 	keepBeamFlags(t)
 	offlineGCS(t, "acme-settle-dataflow")
@@ -229,7 +230,7 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 			name: "from a workstation the driver gets --driver-service-account and one worker",
 			args: append([]string{"--project=acme", "--region=europe-west1",
 				"--driver-service-account=settle-driver@acme.iam.gserviceaccount.com", "--worker-binary=/nonexistent/worker"}, params...),
-			wantSA: "settle-driver@acme.iam.gserviceaccount.com", wantName: "settle-settlements-driver",
+			wantSA: "settle-worker@acme.iam.gserviceaccount.com", wantName: "settle-settlements",
 		},
 		{
 			name: "under the template launcher the launch environment configures the driver",
@@ -238,7 +239,7 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 				"--template_location=gs://acme-settle-dataflow/staging/template_launches/1/job_object",
 				"--service_account_email=settle-driver@acme.iam.gserviceaccount.com", "--max_num_workers=1",
 				"--job_name=settle-settlements-driver", "--worker_binary=/template/settle"}, params...),
-			wantSA: "settle-driver@acme.iam.gserviceaccount.com", wantName: "settle-settlements-driver",
+			wantSA: "settle-worker@acme.iam.gserviceaccount.com", wantName: "settle-settlements",
 		},
 	}
 	for _, tt := range tests {
@@ -262,21 +263,21 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 				}
 			}
 			if len(jobs) != 1 {
-				t.Fatalf("settle launch translated %d jobs, want 1 driver job", len(jobs))
+				t.Fatalf("settle launch translated %d jobs, want the run's one job", len(jobs))
 			}
 			env, _ := jobs[0]["environment"].(map[string]any)
 			if jobs[0]["type"] != "JOB_TYPE_BATCH" || jobs[0]["name"] != tt.wantName || env["serviceAccountEmail"] != tt.wantSA {
-				t.Errorf("driver job type, name, account = %v, %v, %v; want JOB_TYPE_BATCH, %s, %s",
+				t.Errorf("job type, name, account = %v, %v, %v; want JOB_TYPE_BATCH, %s, %s",
 					jobs[0]["type"], jobs[0]["name"], env["serviceAccountEmail"], tt.wantName, tt.wantSA)
 			}
 			model = withDecodedPayloads(model)
-			for _, want := range []string{"driveRunFn", "settle-worker@acme.iam.gserviceaccount.com", "projects/acme/secrets/settle-settlements-vendor-token", "gs://acme-settle-raw/raw", "firestore://acme/settle-cursors", "bigquery://acme/settlements"} {
+			for _, want := range []string{"planFn", "landFn", "reportFn", "readPagesFn", "projects/acme/secrets/settle-settlements-vendor-token", "gs://acme-settle-raw/raw", "firestore://acme/settle-cursors", "bigquery://acme/settlements"} {
 				if !strings.Contains(model, want) {
-					t.Errorf("the driver's serialised run lacks %q", want)
+					t.Errorf("the job's serialised run lacks %q", want)
 				}
 			}
 			if strings.Contains(model, "tok_live_must_not_travel") {
-				t.Errorf("the driver job's graph carries the vendor token")
+				t.Errorf("the job's graph carries the vendor token")
 			}
 		})
 	}
@@ -301,21 +302,4 @@ func withDecodedPayloads(model string) string {
 		}
 	}
 	return b.String()
-}
-
-func TestLaunchRefusesTheInnerJobNameForTheLaunch(t *testing.T) {
-	keepBeamFlags(t)
-	fs, r := newRunFlagSet()
-	if err := fs.Parse([]string{"--project=acme", "--region=europe-west1", "--vendor-url=https://api.vendor.example",
-		"--token-secret=projects/acme/secrets/t", "--raw-bucket=acme-settle-raw",
-		"--service-account=settle-worker@acme.iam.gserviceaccount.com", "--staging-location=gs://acme-settle-dataflow/staging"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := setBeamFlags(map[string]string{beamTemplate: "gs://acme-settle-dataflow/x/job_object", beamJobName: "settle-settlements"}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := r.launchJob(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "settle-settlements-driver") {
-		t.Errorf("launchJob with the launch named like the inner jobs = %v, want an error naming settle-settlements-driver", err)
-	}
 }
