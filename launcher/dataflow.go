@@ -1,27 +1,20 @@
 package main
 
-// Running on Dataflow.
+// Running on Dataflow: a run, or a replay of any range, is one batch job
+// (pipeline.Job: lease, ingest, process and land as stages of one
+// pipeline), submitted two ways:
 //
-// Two ways, one code path for the run itself (pipeline.Run):
+//   - `settle run --runner=dataflow ...` (or `settle replay`) on any
+//     machine: pipeline.Run (pipeline.Replay) submits the job and waits for
+//     it, then reads the run's ledger row.
 //
-//   - `settle run --runner=dataflow ...` on any machine: the run's
-//     orchestration (lease, range, ingest, process, stage, promote,
-//     watermark, ledger) happens here, and its Beam pipelines (the ingest
-//     job and one process job per chunk) are submitted to Dataflow one after
-//     the other and waited for. They carry the fixed --job-name
-//     (settle-<source>), so Dataflow refuses an overlapping one.
+//   - `settle launch ...`, which is what the Flex Template runs: it writes
+//     (or, outside a template, submits) the run's job with a last step,
+//     reportFn, that logs one `settle_run_report` line per run for the
+//     alert policies (launcher/deploy/terraform/monitoring.tf).
 //
-//   - `settle launch ...`, which is what the Flex Template runs: a Flex
-//     Template launches exactly one job, and its launcher VM must exit soon
-//     after writing it, so it cannot orchestrate a run of several jobs. So
-//     launch writes (or, outside a template, submits) a one-element driver
-//     job, settle-<source>-driver, whose only DoFn (driveRunFn) runs
-//     pipeline.Run on its Dataflow worker, submitting the ingest and process
-//     jobs as above. The driver job lives as long as the run, so the
-//     scheduler's next launch with the same name is refused while it runs;
-//     it fails when the run fails (after Dataflow's bundle retries, each a
-//     safe rerun), and it logs one `settle_run_report` line per run, which
-//     the alert policies (launcher/deploy/terraform/monitoring.tf) read.
+// The job carries the fixed --job-name (settle-<source>), so Dataflow
+// refuses an overlapping one.
 //
 // On Dataflow every job's workers start this same binary with --worker
 // flags (workerMode): main must then parse the global flags and hand over to
@@ -30,8 +23,7 @@ package main
 // The files: dataflow.go the flags and `settle launch`,
 // dataflow_settings.go the flags resolved into job settings and Beam's
 // runner flags, dataflow_worker.go the worker binary and worker mode,
-// driver.go the driver job's DoFn and its report line, dryrun.go
-// --dry-run.
+// report.go the job's report step, dryrun.go --dry-run.
 
 import (
 	"context"
@@ -119,8 +111,8 @@ type dataflowFlags struct {
 	Subnetwork      string `json:"subnetwork"`
 	NoPublicIPs     bool   `json:"no_public_ips"`
 	TokenSecret     string `json:"token_secret"`
-	// DriverServiceAccount is the driver job's account when `settle launch`
-	// submits it itself; a template launch names it in its environment.
+	// DriverServiceAccount is ignored: it named the account of the driver
+	// job, gone since a run is one job. Kept so older launches still parse.
 	DriverServiceAccount string `json:"driver_service_account"`
 	// NumWorkers is the initial worker count (not a flag: 1 for a driver).
 	NumWorkers int  `json:"num_workers"`
@@ -154,7 +146,7 @@ func addDataflow(fs *flag.FlagSet, d *dataflowFlags) {
 	fs.StringVar(&d.Subnetwork, "worker-subnetwork", "", "subnetwork of the workers (regions/REGION/subnetworks/NAME)")
 	fs.BoolVar(&d.NoPublicIPs, "no-public-ips", false, "workers get private IPs only")
 	fs.StringVar(&d.TokenSecret, "token-secret", "", "Secret Manager secret (version) holding the vendor token, read by the workers: projects/P/secrets/S[/versions/N]")
-	fs.StringVar(&d.DriverServiceAccount, "driver-service-account", "", "settle launch: service account of the driver job (a template launch sets it in its environment)")
+	fs.StringVar(&d.DriverServiceAccount, "driver-service-account", "", "ignored: runs are one job now, run as --service-account (kept so older templates still launch)")
 	fs.BoolVar(&d.DryRun, "dry-run", false, "translate the Dataflow jobs and print them; submit nothing and touch no back end")
 }
 
@@ -195,7 +187,7 @@ func splitLaunchArgs(fs, beamFS flagLookup, args []string) (ours []string, beam 
 				value = args[i]
 			}
 			// --project and --region are both: the launch's, for the
-			// driver job, and the run's.
+			// job, and the run's.
 			if bf := beamFS.Lookup(name); bf != nil {
 				if !hasValue && isBool(bf) {
 					value = "true"

@@ -49,7 +49,7 @@ Usage:
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
   settle vendorsim   [flags]   serve the vendor simulator
-  settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
+  settle launch      [flags]   the Flex Template's entry: submit the run's one Dataflow job
 
 Run 'settle help <command>' (or 'settle <command> -h') for its flags. The vendor token is read from the
 environment variable VENDOR_API_TOKEN and never printed.
