@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 TEST_TIMEOUT ?= 25m
 TEST_FLAGS ?= -race -shuffle=on
 
-.PHONY: run build test test-short test-bq-split test-property bench fuzz vet lint fmt fmt-check check worker tidy-check clean
+.PHONY: run build test test-short test-bq-split test-property bench fuzz vet lint fmt fmt-check check worker tidy-check clean report-check
 
 build:
 	$(GO) build -o $(BIN) ./launcher
@@ -71,6 +71,24 @@ tidy-check:
 ## worker: the Dataflow worker binary (cgo off, linux/amd64)
 worker:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o bin/worker ./launcher
+
+## report-check: `settle report` of a small simulated run, screenshotted by a
+## real headless browser (Debian's chromium); not part of make test.
+REPORT_DIR ?= .cache/report-check
+report-check: build
+	rm -rf $(REPORT_DIR) && mkdir -p $(REPORT_DIR)
+	./$(BIN) run --simulate --sim-records=2000 --from=2026-11-01T00:00:00Z --to=2026-11-01T06:00:00Z --data-dir=$(REPORT_DIR)/data --quiet >/dev/null
+	./$(BIN) report --data-dir=$(REPORT_DIR)/data --out=$(REPORT_DIR)/report.html || test $$? -le 3 # the status level: 0..3
+	@browser=$$(command -v chromium || command -v chromium-browser || command -v google-chrome || true); \
+	if [ -z "$$browser" ]; then \
+		echo ""; echo "*****************************************************************"; \
+		echo "*** report-check: CHROMIUM IS NOT INSTALLED: NO SCREENSHOT TAKEN."; \
+		echo "*** Install it (apt-get install chromium) and run make report-check again."; \
+		echo "*** The report is at $(REPORT_DIR)/report.html"; \
+		echo "*****************************************************************"; exit 1; fi; \
+	"$$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,2400 \
+		--screenshot=$(abspath $(REPORT_DIR))/report.png file://$(abspath $(REPORT_DIR))/report.html && \
+	test -s $(REPORT_DIR)/report.png && echo "screenshot: $(REPORT_DIR)/report.png"
 
 check: fmt-check vet lint test worker tidy-check
 

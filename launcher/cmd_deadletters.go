@@ -28,16 +28,12 @@ func cmdDeadLetters(ctx context.Context, args []string) int {
 		return fail("deadletters", err)
 	}
 	o.logger()
-	cursors, err := cursorstore.Open(ctx, cfg.CursorStore)
+	ro, err := openReadOnly(ctx, cfg, roCursors|roRaw, 0)
 	if err != nil {
 		return fail("deadletters", err)
 	}
-	defer cursors.Close()
-	raw, err := rawzone.Open(ctx, cfg.RawZone)
-	if err != nil {
-		return fail("deadletters", err)
-	}
-	defer raw.Close()
+	defer ro.Close()
+	cursors, raw := ro.Cursors, ro.Raw
 	parked, err := pipeline.ParkedWindows(ctx, cfg, cursors)
 	if err != nil {
 		return fail("deadletters", err)

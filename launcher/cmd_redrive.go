@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/marketplace/settle/pipeline"
 )
@@ -21,6 +22,8 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	addProcessingFlags(fs, &p)
 	addDataflowFlags(fs, &d)
 	addOutputFlags(fs, &o)
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
 		return fail("redrive", err)
 	}
@@ -37,6 +40,10 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	if cfg.VendorURL == "" {
 		return fail("redrive", usageErr("--vendor-url is required"))
 	}
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("redrive", err)
+	}
 	sum, err := pipeline.Redrive(ctx, cfg, o.opts())
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("redrive", sum, err)
 }

@@ -28,7 +28,12 @@ func cmdRefetch(ctx context.Context, args []string) int {
 	addLeaseFlags(fs, &b)
 	addProcessingFlags(fs, &p)
 	addOutputFlags(fs, &o)
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
+		return fail("refetch", err)
+	}
+	if err := checkRange(from, to); err != nil {
 		return fail("refetch", err)
 	}
 	if from.IsZero() || to.IsZero() {
@@ -41,10 +46,16 @@ func cmdRefetch(ctx context.Context, args []string) int {
 	if cfg.VendorURL == "" && !ro.DryRun {
 		return fail("refetch", usageErr("--vendor-url is required"))
 	}
+	if !ro.DryRun {
+		if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+			return fail("refetch", err)
+		}
+	}
 	ro.Plan = os.Stdout
 	sum, err := pipeline.Refetch(ctx, cfg, o.opts(), from, to, ro)
 	if err == nil && sum.RunID == "" {
 		return exitOK // a dry run, or nothing to refetch: the plan said so
 	}
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("refetch", sum, err)
 }

@@ -23,7 +23,12 @@ func cmdReplay(ctx context.Context, args []string) int {
 	addProcessingFlags(fs, &p)
 	addDataflowFlags(fs, &d)
 	addOutputFlags(fs, &o)
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
+		return fail("replay", err)
+	}
+	if err := checkRange(from, to); err != nil {
 		return fail("replay", err)
 	}
 	if from.IsZero() || to.IsZero() {
@@ -45,5 +50,6 @@ func cmdReplay(ctx context.Context, args []string) int {
 	}
 	defer stopProfile()
 	sum, err := pipeline.Replay(ctx, cfg, o.opts(), from, to)
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("replay", sum, err)
 }

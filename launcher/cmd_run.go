@@ -69,7 +69,12 @@ func addSim(fs *flagSet, s *simFlags) {
 
 func cmdRun(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
+	var metricsFile string
+	addMetricsFileFlag(fs, &metricsFile)
 	if err := parse(fs, args); err != nil {
+		return fail("run", err)
+	}
+	if err := checkRange(r.from, r.to); err != nil {
 		return fail("run", err)
 	}
 	s, from, to := r.sim, r.from, r.to
@@ -105,7 +110,11 @@ func cmdRun(ctx context.Context, args []string) int {
 		return fail("run", err)
 	}
 	defer stopProfile()
+	if err := pipeline.Preflight(ctx, cfg, time.Now()); err != nil {
+		return fail("run", err)
+	}
 	sum, err := pipeline.Run(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
+	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("run", sum, err)
 }
 

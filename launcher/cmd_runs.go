@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -13,12 +14,14 @@ import (
 func cmdRuns(ctx context.Context, args []string) int {
 	fs := newFlagSet("runs", "[-n N] [flags]", "Print the runs ledger, newest first.")
 	var (
-		b backendFlags
-		o outputFlags
-		n int
+		b    backendFlags
+		o    outputFlags
+		n    int
+		wait time.Duration
 	)
 	fs.IntVar(&n, "n", 20, "newest runs to print, at least 1")
 	addBackendFlags(fs, &b)
+	addWaitFlag(fs, &wait)
 	addLogFlags(fs, &o)
 	if err := parse(fs, args); err != nil {
 		return fail("runs", err)
@@ -26,22 +29,30 @@ func cmdRuns(ctx context.Context, args []string) int {
 	if n < 1 {
 		return fail("runs", usageErr("-n=%d: want at least 1", n))
 	}
+	if wait < 0 {
+		return fail("runs", usageErr("--wait=%v: want 0 or more", wait))
+	}
 	cfg, err := b.config(&o)
 	if err != nil {
 		return fail("runs", err)
 	}
 	o.logger()
-	wh, err := warehouse.Open(ctx, cfg.Warehouse)
+	ro, err := openReadOnly(ctx, cfg, roWarehouse, wait)
+	if errors.Is(err, warehouse.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "settle runs: no runs recorded yet: no warehouse at %s\n", cfg.Warehouse)
+		return exitOK
+	}
 	if err != nil {
 		return fail("runs", err)
 	}
-	defer wh.Close()
-	runs, err := wh.Runs(ctx, n)
+	runs, err := ro.Warehouse.Runs(ctx, n)
+	// The ledger is in memory: let a run have the warehouse back at once.
+	ro.Close()
 	if err != nil {
 		return fail("runs", err)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tFETCHED\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tCORRECTED\tWITHDRAWN\tPARKED\tOUTCOME\tDETAIL")
+	fmt.Fprintln(w, "RUN ID\tKIND\tWINDOW\tREAD FROM RAW\tDUPLICATES\tVALIDATED\tQUARANTINED\tPROMOTED\tCORRECTED\tWITHDRAWN\tPARKED\tOUTCOME\tDETAIL")
 	for _, r := range runs {
 		fmt.Fprintf(w, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.RunID, r.Kind,
 			r.WindowStart.UTC().Format(time.RFC3339Nano), r.WindowEnd.UTC().Format(time.RFC3339Nano),

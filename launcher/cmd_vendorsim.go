@@ -31,6 +31,9 @@ func cmdVendorSim(ctx context.Context, args []string) int {
 	if err := parse(fs, args); err != nil {
 		return fail("vendorsim", err)
 	}
+	if err := checkRange(from, to); err != nil {
+		return fail("vendorsim", err)
+	}
 	switch {
 	case records < 0:
 		return fail("vendorsim", usageErr("--records=%d: want 0 or more", records))

@@ -222,6 +222,12 @@ type flagLookup interface{ Lookup(name string) *flag.Flag }
 // Backend and runner are always gcp and dataflow.
 func cmdLaunch(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
+	fs.cmd, fs.about = "launch", "The Flex Template's entry: submit (or write, under a template launcher) the one Dataflow job of a `settle run`. Takes the flags of settle run; --backend and --runner are always gcp and dataflow."
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return fail("launch", parse(fs, []string{a}))
+		}
+	}
 	ours, beamArgs, unknown := splitLaunchArgs(fs, flag.CommandLine, args)
 	if err := parse(fs, ours); err != nil {
 		return fail("launch", err)

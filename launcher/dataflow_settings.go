@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -78,8 +77,12 @@ func (d dataflowFlags) settings(project, source string) (dataflowSettings, error
 			bad("--token-secret: %w", err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return s, fmt.Errorf("dataflow options: %w: %w", err, errUsage)
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return s, fmt.Errorf("dataflow options: %s: %w", strings.Join(msgs, "; "), errUsage)
 	}
 	return s, nil
 }

@@ -71,6 +71,9 @@ func dryRun(ctx context.Context, cfg pipeline.Config, spec dryRunSpec, now time.
 	beamlog.SetLogger(jl)
 	defer beamlog.SetLogger(&beamlog.Structural{})
 	for i, p := range jobs {
+		if err := printDryRunJob(dryRunOut, names[i], beamFlag(beamJobName), p); err != nil {
+			return err
+		}
 		if _, err := beam.Run(ctx, "dataflow", p); err != nil {
 			return fmt.Errorf("translating the %s job: %w", names[i], err)
 		}

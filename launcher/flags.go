@@ -108,8 +108,11 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		fmt.Fprintf(w, "\n%s%s:\n", strings.ToUpper(s[:1]), s[1:])
 		for _, f := range bySection[s] {
 			name, help := flag.UnquoteUsage(f)
-			if e, ok := f.Value.(enumFlag); ok {
-				name = strings.Join(e.allowed, "|")
+			switch v := f.Value.(type) {
+			case enumFlag:
+				name = strings.Join(v.allowed, "|")
+			case timeFlag:
+				name = "time"
 			}
 			line := "  --" + f.Name
 			if len(f.Name) == 1 {
@@ -212,6 +215,14 @@ func (f timeFlag) Set(s string) error {
 		return errors.New("want an RFC 3339 time such as 2026-11-25T00:00:00Z")
 	}
 	*f.t = t.UTC()
+	return nil
+}
+
+// checkRange refuses --from not before --to, when both are set.
+func checkRange(from, to time.Time) error {
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return usageErr("--from=%s is not before --to=%s: want from < to", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	}
 	return nil
 }
 
@@ -493,9 +504,9 @@ func (o *outputFlags) logger() *slog.Logger {
 	}
 	lo := &slog.HandlerOptions{Level: libLevel}
 	if o.logFormat == "json" {
-		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, lo)))
+		slog.SetDefault(slog.New(demoteRunnerErrors{slog.NewJSONHandler(os.Stderr, lo)}))
 	} else {
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, lo)))
+		slog.SetDefault(slog.New(demoteRunnerErrors{slog.NewTextHandler(os.Stderr, lo)}))
 	}
 	return l
 }

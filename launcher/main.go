@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -48,6 +49,9 @@ Usage:
   settle deadletters [flags]   list parked windows and their dead letters
   settle promote     --run-id ID [flags]       promote a batch that the volume gate held
   settle runs        [flags]   print the runs ledger
+  settle status      [--json] [flags]   is the data complete and on time for finance; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+  settle report      --out report.html [flags]   one self-contained HTML page: the status and plots of the last 30 days of runs
+  settle reconcile   --date D [flags]          recompute day D from the raw zone and compare it with the warehouse
   settle vendorsim   [flags]   serve the vendor simulator
   settle launch      [flags]   the Flex Template's entry: submit the run's one Dataflow job
 
@@ -66,10 +70,17 @@ func main() {
 		beam.Init()
 		os.Exit(exitFailure)
 	}
+	// Prism leaves a file in the temp folder per pipeline: keep them in
+	// a folder of our own, removed on the way out.
+	restoreTemp, err := pipeline.PrivateTempDir()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "settle: %v\n", err)
+	}
 	beam.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, commandFromEnv(os.Args[1:], os.Getenv))
 	stop()
+	restoreTemp()
 	os.Exit(code)
 }
 
@@ -87,6 +98,9 @@ func run(ctx context.Context, args []string) int {
 		"deadletters": cmdDeadLetters,
 		"promote":     cmdPromote,
 		"runs":        cmdRuns,
+		"status":      cmdStatus,
+		"report":      cmdReport,
+		"reconcile":   cmdReconcile,
 		"vendorsim":   cmdVendorSim,
 	}
 	name, rest := args[0], args[1:]
@@ -113,7 +127,10 @@ func run(ctx context.Context, args []string) int {
 // fail prints err with what to do next and returns the exit status. A
 // warehouse another process has open (DuckDB admits one at a time) is
 // another settle command at work, like a held lease: exit 3.
-func fail(cmd string, err error) int {
+func fail(cmd string, err error) int { return failTo(os.Stderr, cmd, err) }
+
+// failTo is fail, printing to w.
+func failTo(w io.Writer, cmd string, err error) int {
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
@@ -121,12 +138,15 @@ func fail(cmd string, err error) int {
 	if errors.Is(err, errUsage) {
 		msg = strings.ReplaceAll(msg, ": "+errUsage.Error(), "")
 	}
-	fmt.Fprintf(os.Stderr, "settle %s: %s\n", cmd, msg)
+	if errors.Is(err, pipeline.ErrPreflight) {
+		msg += " (nothing was started)"
+	}
+	fmt.Fprintf(w, "settle %s: %s\n", cmd, msg)
 	switch {
 	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrInvalidRange):
 		return exitUsage
 	case errors.Is(err, warehouse.ErrLocked):
-		fmt.Fprintln(os.Stderr, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
+		fmt.Fprintln(w, "Another settle command has the warehouse open: wait for it to finish, then run the same command again.")
 		return exitLeaseHeld
 	}
 	return exitFailure

@@ -15,6 +15,7 @@ type backends struct {
 	raw     rawzone.Store
 	wh      warehouse.Warehouse
 	lease   *runLease // nil when not leased
+	source  string    // cfg.Source, for the operations tables (ops.go)
 }
 
 // openBackends opens the seams. When lease is not nil it is called with the
@@ -22,7 +23,7 @@ type backends struct {
 // never touches the raw zone or the warehouse (DuckDB's file admits one
 // process at a time).
 func openBackends(ctx context.Context, cfg Config, lease func(cursorstore.Store) (*runLease, error)) (*backends, error) {
-	b := &backends{}
+	b := &backends{source: cfg.Source}
 	cursors, err := cursorstore.Open(ctx, cfg.CursorStore)
 	if err != nil {
 		return nil, err
@@ -40,12 +41,15 @@ func openBackends(ctx context.Context, cfg Config, lease func(cursorstore.Store)
 		return nil, err
 	}
 	b.raw = raw
-	wh, err := warehouse.Open(ctx, cfg.Warehouse)
+	wh, err := warehouse.OpenWaiting(ctx, cfg.Warehouse, warehouseLockWait)
 	if err != nil {
 		b.close()
 		return nil, err
 	}
-	b.wh = wh
+	if b.wh, err = holdOnlyWhileUsed(wh, cfg.Warehouse); err != nil {
+		b.close()
+		return nil, err
+	}
 	return b, nil
 }
 

@@ -5,10 +5,12 @@ package pipeline_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	_ "github.com/duckdb/duckdb-go/v2"
+
 	_ "github.com/marketplace/settle/io/warehouse/duckdb"
 
 	"github.com/marketplace/settle/io/cursorstore"
@@ -106,6 +109,7 @@ func readWarehouse(t *testing.T, cfg pipeline.Config) truthcheck.Warehouse {
 func checkAgainstTruth(t *testing.T, e *e2eEnv, truth []vendorsim.TruthRecord) {
 	t.Helper()
 	truthcheck.Compare(t, readWarehouse(t, e.cfg), truth)
+	checkAccounts(t, e.cfg)
 }
 
 func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
@@ -129,6 +133,13 @@ func TestRunWithEveryFaultMatchesGroundTruth(t *testing.T) {
 	}
 	if sum.Outcome != warehouse.OutcomePromoted {
 		t.Fatalf("outcome = %s (%s), want promoted", sum.Outcome, sum.Detail)
+	}
+	// The Beam counters vendorapi/rate_limited and vendorapi/retries reach
+	// the summary (and so run_metrics and --metrics-file): every
+	// rate-limit answer is retried, since no page is given up here.
+	if sum.RateLimited == 0 || sum.Retries < sum.RateLimited || sum.Requests <= sum.Retries {
+		t.Errorf("summary: %d requests, %d rate limited, %d retries; want 0 < rate limited <= retries < requests (simulator sent %d 429s)",
+			sum.Requests, sum.RateLimited, sum.Retries, st.RateLimited)
 	}
 	checkAgainstTruth(t, e, e.sim.Truth())
 	if sum.Duplicates == 0 {
@@ -281,7 +292,16 @@ func acquireForTest(ctx context.Context, cfg pipeline.Config) (release func(), e
 	return func() { l.Release(context.WithoutCancel(ctx)); s.Close() }, nil
 }
 
-func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+func TestMain(m *testing.M) {
+	restore, err := pipeline.PrivateTempDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := ptest.MainRetWithDefault(m, "prism")
+	restore()
+	os.Exit(code)
+}
 
 func TestLateRecordsAreReadByTheNextScheduledRunsLookback(t *testing.T) {
 	if testing.Short() {

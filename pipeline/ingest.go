@@ -47,18 +47,33 @@ func readConfig(cfg Config, windows int) vendorapi.ReadConfig {
 func ingest(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, tasks []vendorapi.Task) error {
 	p := IngestPipeline(cfg, tasks)
 
+	before, err := windowStates(ctx, cfg, b.cursors, tasks)
+	if err != nil {
+		return err
+	}
+	base := vendorapi.ProcessStats()
 	stop := startProgress(ctx, cfg, opts, b.cursors, tasks)
 	t0 := opts.Now()
 	res, err := beam.Run(ctx, cfg.Runner, p)
 	stop()
 	opts.Logger.Info("phase finished", logKeyPhase, "ingest", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
 	if err != nil {
+		// No counters from a failed or interrupted job: count what landed
+		// from the cursors, which advance only once a page is durable.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		if after, lerr := windowStates(sctx, cfg, b.cursors, tasks); lerr == nil {
+			sum.PagesLanded, sum.RecordsLanded = landedSince(before, after, tasks)
+		}
+		sum.Requests = vendorapi.ProcessStats().Sub(base).Requests
 		return fmt.Errorf("ingesting from the vendor: %w", err)
 	}
 	c := counters(res, "vendorapi")
 	sum.PagesLanded = c["pages_landed"]
 	sum.RecordsLanded = c["records_landed"]
 	sum.Requests = c["fetch_attempts"]
+	sum.RateLimited = c["rate_limited"]
+	sum.Retries = c["retries"]
 	st, err := windowStates(ctx, cfg, b.cursors, tasks)
 	if err != nil {
 		return err
@@ -77,12 +92,31 @@ func ingest(ctx context.Context, cfg Config, opts Options, b *backends, sum *Sum
 			return fmt.Errorf("listing dead letters: %w", err)
 		}
 		for _, d := range dls {
-			for _, t := range tasks {
-				if w := t.Window(); d.WindowStart.Equal(w.Start) && d.WindowEnd.Equal(w.End) {
+			for _, w := range st {
+				// Only windows parked now: a redriven window keeps its old
+				// dead letters.
+				if w.State.Status == cursorstore.StatusParked && d.WindowStart.Equal(w.Start) && d.WindowEnd.Equal(w.End) {
 					sum.DeadLetters = append(sum.DeadLetters, d)
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// landedSince counts the pages and records the cursors of this run's
+// epoch advanced over between two reads of the windows' states.
+func landedSince(before, after []windowState, tasks []vendorapi.Task) (pages, records int64) {
+	for i, a := range after {
+		if a.State.Epoch != tasks[i].Epoch {
+			continue
+		}
+		pages += a.State.Pages
+		records += a.State.Records
+		if b := before[i].State; b.Epoch == a.State.Epoch && b.ChainRestarts == a.State.ChainRestarts {
+			pages -= b.Pages
+			records -= b.Records
+		}
+	}
+	return pages, records
 }

@@ -213,7 +213,7 @@ func openJobBackends(ctx context.Context, cfg Config, withWarehouse bool) (*back
 	if withWarehouse {
 		return openBackends(ctx, cfg, nil)
 	}
-	b := &backends{}
+	b := &backends{source: cfg.Source}
 	var err error
 	if b.cursors, err = cursorstore.Open(ctx, cfg.CursorStore); err != nil {
 		return nil, err

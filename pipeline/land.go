@@ -56,7 +56,22 @@ func chunkObjects(objects []string, windowsPerChunk int) [][]string {
 // processAndLand processes chunks of raw objects into load files, stages
 // them, applies the volume gate and promotes.
 func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, chunks [][]string, volumeGate bool) error {
-	staging := strings.TrimSuffix(cfg.Staging, "/") + "/" + sum.RunID
+	staging := stagingDir(cfg, sum.RunID)
+	defer func() {
+		// A held batch keeps its load files until an operator promotes it;
+		// any other run's are promoted or of no use to a rerun.
+		if sum.Outcome == warehouse.OutcomeHeld {
+			return
+		}
+		if err := removeStaging(context.WithoutCancel(ctx), staging); err != nil {
+			opts.Logger.Warn("load files left in staging", logKeyRun, sum.RunID, "error", err)
+		}
+	}()
+	objects := 0
+	for _, c := range chunks {
+		objects += len(c)
+	}
+	startAccount(sum, objects)
 	t0 := opts.Now()
 	files, err := processChunks(ctx, cfg, opts, sum, staging, chunks, t0)
 	if err != nil {
@@ -83,6 +98,12 @@ func landFiles(ctx context.Context, cfg Config, opts Options, b *backends, sum *
 		}
 	}
 	if len(files) == 0 {
+		if err := stagedAccount(opts, sum, warehouse.StageStats{}); err != nil {
+			return err
+		}
+		if err := promotedAccount(ctx, opts, b, sum, warehouse.PromoteStats{}, false); err != nil {
+			return err
+		}
 		sum.Outcome, sum.Detail = warehouse.OutcomePromoted, "no records in the raw zone for these windows"
 		needsAttention(sum)
 		return nil
@@ -96,6 +117,9 @@ func landFiles(ctx context.Context, cfg Config, opts Options, b *backends, sum *
 	if sum.QuarantinedBy, err = quarantineReasons(ctx, files); err != nil {
 		return err
 	}
+	if err := stagedAccount(opts, sum, st); err != nil {
+		return err
+	}
 	if volumeGate {
 		history, err := b.wh.Runs(ctx, cfg.VolumeHistory*4)
 		if err != nil {
@@ -104,6 +128,9 @@ func landFiles(ctx context.Context, cfg Config, opts Options, b *backends, sum *
 		band := gate.VolumeBand{Tolerance: cfg.VolumeBand, MinHistory: cfg.VolumeMinRuns, Lookback: cfg.VolumeHistory}
 		cur := warehouse.Run{RunID: sum.RunID, WindowStart: sum.From, WindowEnd: sum.To, Validated: sum.Validated}
 		if hold, detail := gate.CheckVolume(band, cur, history); hold {
+			if err := promotedAccount(ctx, opts, b, sum, warehouse.PromoteStats{}, true); err != nil {
+				return err
+			}
 			sum.Held, sum.HeldDetail = true, detail
 			sum.Outcome = warehouse.OutcomeHeld
 			sum.Detail = detail + fmt.Sprintf("; staged, not promoted: check the batch, then `settle promote --run-id %s`", sum.RunID)
@@ -117,14 +144,17 @@ func landFiles(ctx context.Context, cfg Config, opts Options, b *backends, sum *
 	if err != nil && !errors.Is(err, warehouse.ErrNotStaged) {
 		return fmt.Errorf("promoting run %s: %w", sum.RunID, err)
 	}
+	if err := promotedAccount(ctx, opts, b, sum, ps, false); err != nil {
+		return err
+	}
 	sum.Promoted = ps.Promoted()
 	sum.Corrected, sum.Withdrawn, sum.Withheld, sum.Stale = ps.Corrected, ps.Withdrawn, ps.Withheld, ps.Stale
 	// Versions a newer one from another chunk beat are duplicates too:
 	// so the count does not depend on the chunk size.
 	sum.Duplicates += ps.Superseded
 	sum.Outcome = warehouse.OutcomePromoted
-	if ps.Changed() == 0 && sum.PagesLanded == 0 {
-		sum.Detail = "nothing new: the warehouse already held every version in these windows"
+	if ps.Changed() == 0 {
+		sum.Detail = noChange(*sum)
 	}
 	needsAttention(sum)
 	return nil
@@ -166,6 +196,7 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 			sum.ObjectsRead += c["pages_read"]
 			sum.RecordsRead += c["records_read"]
 			sum.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
+			addChunkCounters(&sum.Account, c)
 			files = append(files, f...)
 			return nil
 		})
@@ -181,4 +212,19 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
+}
+
+// noChange says why a run changed no row, claiming only what it saw: the
+// raw zone's versions were all in the warehouse, and whether the vendor
+// was asked at all.
+func noChange(sum Summary) string {
+	d := "no row changed: the warehouse already held every version in the raw zone of these windows"
+	switch {
+	case sum.Kind == KindReplay:
+	case sum.Requests == 0:
+		d += "; the vendor was not asked: every window was read by an earlier run (`settle refetch --all` reads them again)"
+	case sum.PagesLanded == 0:
+		d += "; the vendor had no new page"
+	}
+	return d
 }

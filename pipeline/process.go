@@ -50,6 +50,12 @@ var (
 	winnersCounter    = beam.NewCounter("process", "winners")
 	validatedCounter  = beam.NewCounter("process", "validated")
 	quarantinedRows   = beam.NewCounter("process", "quarantined")
+	// pagesQuarantined counts raw objects quarantined whole (not pages);
+	// winnersFailed the winners pass two quarantined. With pages_read,
+	// records_read, records_unkeyed, winners and validated they are the
+	// pipeline's terms of the run's account (pipeline/account).
+	pagesQuarantined = beam.NewCounter("process", "pages_quarantined")
+	winnersFailed    = beam.NewCounter("process", "winners_failed")
 )
 
 // Staged file kinds.
@@ -131,6 +137,7 @@ func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(str
 	var bad *badPageError
 	switch {
 	case errors.As(err, &bad):
+		pagesQuarantined.Inc(ctx, 1)
 		quarantine(gate.Quarantine(bad.raw, parse.Record{}, bad.reason, fn.Config.RunID, name, gate.PageIndex, fn.Config.quarantinedAt()))
 		return nil
 	case err != nil:
@@ -256,6 +263,7 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 	at := fn.Config.quarantinedAt()
 	var valid, bad bytes.Buffer
 	var nValid, nBad int64
+	byReason := map[string]int64{}
 	venc, benc := json.NewEncoder(&valid), json.NewEncoder(&bad)
 	for _, i := range idx {
 		if i < 0 || i >= len(records) {
@@ -276,12 +284,15 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 			continue
 		}
 		nBad++
+		byReason[reason]++
 		if err := benc.Encode(gate.Quarantine(raw, rec, reason, fn.Config.RunID, name, i, at)); err != nil {
 			return fmt.Errorf("encoding quarantine row %d of %s: %w", i, name, err)
 		}
 	}
 	validatedCounter.Inc(ctx, nValid)
 	quarantinedRows.Inc(ctx, nBad)
+	countReasons(ctx, byReason)
+	winnersFailed.Inc(ctx, nBad)
 	for _, f := range []struct {
 		kind string
 		n    int64
@@ -297,6 +308,14 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 		emit(StagedFile{Path: p, Kind: f.kind, Rows: f.n})
 	}
 	return nil
+}
+
+// countReasons adds quarantined rows to the counters
+// process.quarantined_<reason>, one update per reason.
+func countReasons(ctx context.Context, byReason map[string]int64) {
+	for r, n := range byReason {
+		beam.NewCounter("process", "quarantined_"+r).Inc(ctx, n)
+	}
 }
 
 // reasonOf is the quarantine reason of a parse error; an error without one
@@ -334,6 +353,11 @@ func (fn *writeQuarantineFn) ProcessElement(ctx context.Context, ref string, row
 		}
 	}
 	quarantinedRows.Inc(ctx, int64(len(all)))
+	byReason := map[string]int64{}
+	for _, q := range all {
+		byReason[q.Reason]++
+	}
+	countReasons(ctx, byReason)
 	p := stagedPath(fn.Config.StagingDir, KindQuarantine, "unkeyed-"+ref)
 	if err := writeFile(ctx, p, buf.Bytes()); err != nil {
 		return err

@@ -60,8 +60,12 @@ func startProgress(ctx context.Context, cfg Config, opts Options, cursors cursor
 		} else if n == len(tasks) {
 			eta = "0s"
 		}
-		fmt.Fprintf(opts.Progress, "ingest %s: windows %d/%d done (%d parked), pages %d, records %d, requests %d (%.1f/s, limit %.1f/s), 429s %d, retries %d, ETA %s\n",
-			elapsed.Round(time.Second), finished, len(tasks), parked, pages, records, st.Requests, rps, cfg.Rate, st.RateLimited, st.Retries, eta)
+		last := ""
+		if lf := vendorapi.LastFailure(); !lf.At.Before(start) {
+			last = fmt.Sprintf(", last error %s ago (%s): %s", opts.Now().Sub(lf.At).Round(time.Second), lf.Class, briefErr(lf.Err, 110))
+		}
+		fmt.Fprintf(opts.Progress, "ingest %s: windows %d/%d done (%d parked), pages %d, records %d, requests %d (%.1f/s, limit %.1f/s), 429s %d, retries %d, ETA %s%s\n",
+			elapsed.Round(time.Second), finished, len(tasks), parked, pages, records, st.Requests, rps, cfg.Rate, st.RateLimited, st.Retries, eta, last)
 	}
 	go func() {
 		defer wg.Done()

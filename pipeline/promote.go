@@ -38,12 +38,18 @@ func PromoteHeld(ctx context.Context, cfg Config, opts Options, runID string) (S
 	if err != nil {
 		return Summary{}, fmt.Errorf("promoting held run %s: %w", runID, err)
 	}
+	if err := promoteHeldAccount(ctx, opts, b, runID, ps); err != nil {
+		return Summary{}, err
+	}
 	n := ps.Promoted()
 	held.Promoted, held.Corrected, held.Withdrawn = n, ps.Corrected, ps.Withdrawn
 	held.Outcome = warehouse.OutcomePromoted
 	held.Detail = strings.TrimSpace(held.Detail + "; promoted by an operator at " + opts.Now().UTC().Format(time.RFC3339))
 	if err := b.wh.RecordRun(ctx, *held); err != nil {
 		return Summary{}, fmt.Errorf("recording promotion of %s: %w", runID, err)
+	}
+	if err := removeStaging(ctx, stagingDir(cfg, runID)); err != nil {
+		opts.Logger.Warn("load files left in staging", logKeyRun, runID, "error", err)
 	}
 	return Summary{RunID: runID, Kind: KindPromote, From: held.WindowStart, To: held.WindowEnd, Validated: held.Validated,
 		Promoted: n, Outcome: warehouse.OutcomePromoted, Detail: held.Detail}, nil

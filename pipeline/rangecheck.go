@@ -33,15 +33,11 @@ func LatestTo(now time.Time, lag time.Duration) time.Time { return now.UTC().Add
 // Without From, From is the stored watermark minus the lookback, exact.
 // Returns ErrNoWatermark without From on a source no run has promoted yet.
 func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.Time) (from, to time.Time, err error) {
-	latest := LatestTo(now, cfg.VisibilityLag)
 	to = cfg.To.UTC()
 	if cfg.To.IsZero() {
-		to = latest.Truncate(time.Minute)
-	} else if to.After(latest) {
-		return time.Time{}, time.Time{}, fmt.Errorf("--to %s is later than now minus the vendor's %s visibility lag: "+
-			"the latest allowed --to is %s (versions become listable up to %s after their updated_at; "+
-			"a window read earlier would be marked done without them, and they would never be read): %w",
-			to.Format(time.RFC3339Nano), cfg.VisibilityLag, latest.Truncate(time.Second).Format(time.RFC3339), cfg.VisibilityLag, ErrInvalidRange)
+		to = LatestTo(now, cfg.VisibilityLag).Truncate(time.Minute)
+	} else if err := checkTo(cfg, now); err != nil {
+		return time.Time{}, time.Time{}, err
 	}
 	from = cfg.From.UTC()
 	if cfg.From.IsZero() {
@@ -64,4 +60,17 @@ func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.
 		return time.Time{}, time.Time{}, err
 	}
 	return from, to, nil
+}
+
+// checkTo refuses an explicit cfg.To later than LatestTo (ErrInvalidRange),
+// naming the latest allowed value.
+func checkTo(cfg Config, now time.Time) error {
+	latest := LatestTo(now, cfg.VisibilityLag)
+	if to := cfg.To.UTC(); !cfg.To.IsZero() && to.After(latest) {
+		return fmt.Errorf("--to %s is later than now minus the vendor's %s visibility lag: "+
+			"the latest allowed --to is %s (versions become listable up to %s after their updated_at; "+
+			"a window read earlier would be marked done without them, and they would never be read): %w",
+			to.Format(time.RFC3339Nano), cfg.VisibilityLag, latest.Truncate(time.Second).Format(time.RFC3339), cfg.VisibilityLag, ErrInvalidRange)
+	}
+	return nil
 }

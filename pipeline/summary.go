@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/rawzone"
 	"github.com/marketplace/settle/io/warehouse"
 )
@@ -24,6 +26,7 @@ type Summary struct {
 	RecordsLanded int64 // records on those pages
 	Requests      int64 // vendor requests, retries included
 	RateLimited   int64 // of which answered 429 (or rate-limited 5xx)
+	Retries       int64 // waits before another attempt of a page
 
 	ObjectsRead   int64 // raw page objects processed
 	RecordsRead   int64 // records on them
@@ -43,6 +46,12 @@ type Summary struct {
 	Outcome  string // warehouse.Outcome…
 	Detail   string
 	Duration time.Duration
+
+	// Account is the run's accounting identity (pipeline/account), and
+	// CurrencyTotals what its promote wrote per currency; both are stored
+	// beside the runs ledger when the warehouse keeps accounts.
+	Account        warehouse.RunAccount
+	CurrencyTotals []warehouse.CurrencyTotal
 }
 
 // ExitCode maps the outcome to the launcher's exit status: 0 promoted,
@@ -68,7 +77,11 @@ func needsAttention(sum *Summary) {
 
 func record(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time) (Summary, error) {
 	sum.Duration = opts.Now().Sub(started)
+	if err := recordAccount(ctx, b, opts, &sum); err != nil {
+		return recordFailure(ctx, b, opts, sum, started, err)
+	}
 	err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now()))
+	recordOps(ctx, b, opts, sum)
 	opts.Logger.Info("run finished", logKeyRun, sum.RunID, logKeyOutcome, sum.Outcome)
 	if err != nil {
 		return sum, fmt.Errorf("recording run %s in the ledger: %w", sum.RunID, err)
@@ -76,16 +89,37 @@ func record(ctx context.Context, b *backends, opts Options, sum Summary, started
 	return sum, nil
 }
 
+// recordFailure records a run that stopped before its verdict: failed,
+// or interrupted when ctx ended without its lease being lost (SIGINT,
+// SIGTERM). The row is written under a fresh short context, so an
+// interrupted run leaves one. The returned error is the first cause (see
+// RunnerCause).
 func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, started time.Time, cause error) (Summary, error) {
-	cause, ctx = leaseLost(ctx, cause), context.WithoutCancel(ctx)
+	interrupted := ctx.Err() != nil && !errors.Is(context.Cause(ctx), cursorstore.ErrLeaseLost)
+	cause = RunnerCause(leaseLost(ctx, cause))
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	sum.Outcome = warehouse.OutcomeFailed
 	sum.Detail = cause.Error()
+	if interrupted {
+		sum.Outcome = warehouse.OutcomeInterrupted
+		sum.Detail = "interrupted: rerun the same command to resume from the cursors"
+		cause = fmt.Errorf("%w (interrupted)", cause)
+	}
 	sum.Duration = opts.Now().Sub(started)
-	if err := b.wh.RecordRun(ctx, toRun(sum, started, opts.Now())); err != nil {
+	if err := recordAccount(wctx, b, opts, &sum); err != nil {
+		opts.Logger.Error("recording failed run's account", logKeyRun, sum.RunID, "error", err)
+	}
+	if err := b.wh.RecordRun(wctx, toRun(sum, started, opts.Now())); err != nil {
 		opts.Logger.Error("recording failed run in the ledger", logKeyRun, sum.RunID, "error", err)
 	}
+	recordOps(ctx, b, opts, sum)
 	return sum, cause
 }
+
+// recordTimeout bounds writing the ledger row of a run that failed or was
+// interrupted.
+const recordTimeout = 15 * time.Second
 
 func toRun(s Summary, started, finished time.Time) warehouse.Run {
 	return warehouse.Run{

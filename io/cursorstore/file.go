@@ -27,9 +27,28 @@ func init() {
 		if u.Path == "" || !filepath.IsAbs(u.Path) {
 			return nil, fmt.Errorf("opening cursor store %q: want file:///absolute/dir", u.Redacted())
 		}
-		return OpenFile(u.Path)
+		switch mode := u.Query().Get(AccessModeParam); mode {
+		case "", AccessReadWrite:
+			return OpenFile(u.Path)
+		case AccessReadOnly:
+			return OpenFileReadOnly(u.Path)
+		default:
+			return nil, fmt.Errorf("opening cursor store %q: %s=%q: want %s or %s", u.Redacted(), AccessModeParam, mode, AccessReadOnly, AccessReadWrite)
+		}
 	})
 }
+
+// The URI query parameter that opens a store read-only
+// (file:///dir?access_mode=read_only): it creates nothing, a missing
+// directory reads as an empty store, and writes fail with ErrReadOnly.
+const (
+	AccessModeParam = "access_mode"
+	AccessReadOnly  = "read_only"
+	AccessReadWrite = "read_write"
+)
+
+// ErrReadOnly is returned by writes to a store opened read-only.
+var ErrReadOnly = errors.New("cursor store opened read-only")
 
 // ErrInvalidKey is returned by every back end for a key it cannot store: an
 // empty key, one that is not valid UTF-8, or (file back end) one whose
@@ -61,7 +80,8 @@ const (
 //
 // FileStore is safe for concurrent use.
 type FileStore struct {
-	dir string
+	dir      string
+	readOnly bool
 }
 
 var _ Store = (*FileStore)(nil)
@@ -84,6 +104,17 @@ func OpenFile(dir string) (*FileStore, error) {
 		return nil, fmt.Errorf("opening file cursor store in %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// OpenFileReadOnly opens the file store in dir, an absolute path, for
+// reading only: it creates and removes nothing (not even its lock file), a
+// missing dir reads as an empty store, and Put and Delete return
+// ErrReadOnly.
+func OpenFileReadOnly(dir string) (*FileStore, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("opening file cursor store: dir %q is not absolute", dir)
+	}
+	return &FileStore{dir: filepath.Clean(dir), readOnly: true}, nil
 }
 
 // removeTemps deletes leftover temporary files under the lock; no writer
@@ -152,6 +183,9 @@ func (s *FileStore) Put(ctx context.Context, key string, version int64, body []b
 	if version < 0 {
 		return 0, fmt.Errorf("putting cursor document %q: negative version %d", key, version)
 	}
+	if s.readOnly {
+		return 0, fmt.Errorf("putting cursor document %q: %w", key, ErrReadOnly)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return 0, fmt.Errorf("putting cursor document %q: %w", key, err)
@@ -182,11 +216,14 @@ func (s *FileStore) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("listing cursor documents %q: %w", prefix, err)
 	}
+	keys := []string{}
 	entries, err := os.ReadDir(s.dir)
+	if s.readOnly && errors.Is(err, fs.ErrNotExist) {
+		return keys, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing cursor documents %q: %w", prefix, err)
 	}
-	keys := []string{}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") || !e.Type().IsRegular() {

@@ -21,6 +21,9 @@ func (s *FileStore) Delete(ctx context.Context, key string, version int64) error
 	if err != nil {
 		return fmt.Errorf("deleting cursor document: %w", err)
 	}
+	if s.readOnly {
+		return fmt.Errorf("deleting cursor document %q: %w", key, ErrReadOnly)
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return fmt.Errorf("deleting cursor document %q: %w", key, err)

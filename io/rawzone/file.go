@@ -27,7 +27,8 @@ func init() { Register("file", openFile) }
 // A FileStore is safe for concurrent use, also by several processes on one
 // directory of a local file system that supports hard links.
 type FileStore struct {
-	root string
+	root     string
+	readOnly bool
 	// durable holds the directories (absolute paths) whose entry in their
 	// parent is known to be fsynced, so PutOnce syncs each parent once.
 	durable sync.Map
@@ -39,10 +40,20 @@ func openFile(_ context.Context, u *url.URL) (Store, error) {
 	if u.Opaque != "" || (u.Host != "" && u.Host != "localhost") || !path.IsAbs(u.Path) {
 		return nil, fmt.Errorf("opening raw zone %q: want file:///absolute/dir", u.Redacted())
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
+	q := u.Query()
+	mode := q.Get(AccessModeParam)
+	q.Del(AccessModeParam)
+	if len(q) > 0 || u.Fragment != "" {
 		return nil, fmt.Errorf("opening raw zone %q: unexpected query or fragment", u.Redacted())
 	}
-	return NewFileStore(filepath.FromSlash(u.Path))
+	switch mode {
+	case "", AccessReadWrite:
+		return NewFileStore(filepath.FromSlash(u.Path))
+	case AccessReadOnly:
+		return NewFileStoreReadOnly(filepath.FromSlash(u.Path))
+	default:
+		return nil, fmt.Errorf("opening raw zone %q: %s=%q: want %s or %s", u.Redacted(), AccessModeParam, mode, AccessReadOnly, AccessReadWrite)
+	}
 }
 
 // NewFileStore opens the raw zone rooted at dir, an absolute path, creating
@@ -61,6 +72,16 @@ func NewFileStore(dir string) (*FileStore, error) {
 	return &FileStore{root: root}, nil
 }
 
+// NewFileStoreReadOnly opens the raw zone rooted at dir, an absolute path,
+// for reading only: it creates nothing, a missing dir reads as an empty
+// zone, and PutOnce and Remove return ErrReadOnly.
+func NewFileStoreReadOnly(dir string) (*FileStore, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("opening raw zone %q: not an absolute path", dir)
+	}
+	return &FileStore{root: filepath.Clean(dir), readOnly: true}, nil
+}
+
 func (s *FileStore) path(name string) string {
 	return filepath.Join(s.root, filepath.FromSlash(name))
 }
@@ -74,6 +95,9 @@ func (s *FileStore) PutOnce(ctx context.Context, name string, data []byte) error
 	}
 	if err := CheckName(name); err != nil {
 		return fmt.Errorf("putting raw object: %w", err)
+	}
+	if s.readOnly {
+		return fmt.Errorf("putting raw object %q: %w", name, ErrReadOnly)
 	}
 	dst := s.path(name)
 	dir := filepath.Dir(dst)

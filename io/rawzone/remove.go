@@ -63,6 +63,9 @@ func (s *FileStore) Remove(ctx context.Context, name string) error {
 	if err := CheckName(name); err != nil {
 		return fmt.Errorf("removing raw object: %w", err)
 	}
+	if s.readOnly {
+		return fmt.Errorf("removing raw object %q: %w", name, ErrReadOnly)
+	}
 	p := s.path(name)
 	if st, err := os.Lstat(p); err == nil && st.IsDir() {
 		return fmt.Errorf("removing raw object %q: %w", name, ErrNotFound)

@@ -17,6 +17,17 @@ var (
 	// ErrContentMismatch is returned by PutOnce when an object of that name
 	// already exists with different content. Its message names both.
 	ErrContentMismatch = errors.New("raw object exists with different content")
+	// ErrReadOnly is returned by writes to a raw zone opened read-only.
+	ErrReadOnly = errors.New("raw zone opened read-only")
+)
+
+// The URI query parameter that opens a raw zone read-only
+// (file:///dir?access_mode=read_only): it creates nothing, a missing
+// directory reads as an empty zone, and writes fail with ErrReadOnly.
+const (
+	AccessModeParam = "access_mode"
+	AccessReadOnly  = "read_only"
+	AccessReadWrite = "read_write"
 )
 
 // Store is the contract every back end meets (see testing/rawzonetest).

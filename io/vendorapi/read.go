@@ -33,6 +33,8 @@ var (
 	parkedSkipped   = beam.NewCounter("vendorapi", "windows_parked_skipped")
 	chainRestarts   = beam.NewCounter("vendorapi", "chain_restarts")
 	fetchAttempts   = beam.NewCounter("vendorapi", "fetch_attempts")
+	rateLimited     = beam.NewCounter("vendorapi", "rate_limited")
+	fetchRetries    = beam.NewCounter("vendorapi", "retries")
 	bytesLanded     = beam.NewCounter("vendorapi", "bytes_landed")
 	pageFetchMillis = beam.NewDistribution("vendorapi", "page_fetch_millis")
 )
@@ -108,7 +110,7 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 			return fmt.Errorf("reading vendor pages: environment variable %s is empty: export the vendor API token there", fn.TokenEnv)
 		}
 		lim := SharedLimiter(fn.VendorURL+"|"+strconv.FormatFloat(fn.Rate, 'g', -1, 64)+"|"+strconv.Itoa(fn.Burst), fn.Rate, fn.Burst)
-		c, err := New(fn.VendorURL, token, WithLimiter(lim), WithStats(&processStats), WithRetryPolicy(RetryPolicy{
+		c, err := New(fn.VendorURL, token, WithLimiter(lim), WithStats(&processStats), WithObserver(observeAttempt), WithRetryPolicy(RetryPolicy{
 			MaxAttempts:    fn.MaxAttempts,
 			MaxElapsed:     fn.RetryBudget,
 			RequestTimeout: fn.RequestTimeout,
@@ -136,6 +138,24 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 		fn.slots = sharedSlots(fn.VendorURL, fn.Concurrency)
 	}
 	return nil
+}
+
+// countAttempt counts a request's rate-limit answer and the retry that
+// follows it, under the DoFn's ctx (FetchPage's observer).
+// observeAttempt is the reader's one observer: it counts the attempt for
+// the metrics and remembers a failure for the progress lines.
+func observeAttempt(ctx context.Context, ev AttemptEvent) {
+	countAttempt(ctx, ev)
+	observeFailure(ctx, ev)
+}
+
+func countAttempt(ctx context.Context, ev AttemptEvent) {
+	if ev.RateLimited {
+		rateLimited.Inc(ctx, 1)
+	}
+	if ev.Wait > 0 {
+		fetchRetries.Inc(ctx, 1)
+	}
 }
 
 // Teardown closes the back ends.

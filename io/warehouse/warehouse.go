@@ -37,6 +37,7 @@ package warehouse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/marketplace/settle/io/internal/scheme"
@@ -118,6 +119,19 @@ type PromoteStats struct {
 	// Superseded counts staged versions that lost to a newer staged
 	// version of the same id (one from another chunk of the run).
 	Superseded int64
+	// Unchanged counts valid candidates of the version the warehouse
+	// already held, with the same content: nothing to write.
+	Unchanged int64
+	// Rejected counts failed candidates that are their settlement's
+	// newest version: logged in quarantine and withheld (Withdrawn and
+	// Withheld count subsets of them).
+	Rejected int64
+}
+
+// Versions is how many staged versions the promote accounted for: every
+// staged version lands in exactly one of these buckets.
+func (p PromoteStats) Versions() int64 {
+	return p.Superseded + p.Stale + p.Promoted() + p.Unchanged + p.Rejected
 }
 
 // Promoted is how many settlements rows the promote inserted or replaced
@@ -134,6 +148,7 @@ const (
 	OutcomeHeld           = "held"            // staged, volume out of band, not promoted
 	OutcomeNeedsAttention = "needs_attention" // promoted, but windows are parked
 	OutcomeFailed         = "failed"
+	OutcomeInterrupted    = "interrupted" // stopped by SIGINT/SIGTERM (or its context); a rerun resumes
 )
 
 // Run is one row of the runs table.
@@ -207,7 +222,61 @@ func Register(name string, o scheme.Opener[Warehouse]) { registry.Register(name,
 // error wrapping ErrLocked when another process holds the warehouse open.
 func Open(ctx context.Context, uri string) (Warehouse, error) { return registry.Open(ctx, uri) }
 
+// OpenWaiting opens the warehouse at uri like Open, retrying for up to wait
+// while another process holds it open (see ErrLocked). The error after
+// wait still wraps ErrLocked (and names the holder, see LockedError).
+func OpenWaiting(ctx context.Context, uri string, wait time.Duration) (Warehouse, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		wh, err := Open(ctx, uri)
+		if err == nil || !errors.Is(err, ErrLocked) {
+			return wh, err
+		}
+		if !time.Now().Before(deadline) {
+			if wait > 0 {
+				err = fmt.Errorf("%w (waited %s)", err, wait)
+			}
+			return nil, err
+		}
+		t := time.NewTimer(min(lockPoll, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for the warehouse: %w: %w", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// lockPoll is the pause between OpenWaiting's attempts.
+const lockPoll = 200 * time.Millisecond
+
 // ErrLocked is wrapped by Open's error when the back end admits one process
 // at a time and another one has the warehouse open (DuckDB's file lock):
 // another settle command is running on the same data.
 var ErrLocked = errors.New("warehouse is open in another process")
+
+// ErrNotExist is wrapped by Open's error when a warehouse opened read-only
+// does not exist (a read-only open creates nothing).
+var ErrNotExist = errors.New("warehouse does not exist")
+
+// LockedError is Open's error when another process holds the warehouse
+// open. It wraps ErrLocked and the back end's own error.
+type LockedError struct {
+	Path string
+	// PID and Program name the process holding the lock, when the back
+	// end says (DuckDB does); PID is 0 when unknown.
+	PID     int
+	Program string
+	Err     error
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = fmt.Sprintf("process %d (%s)", e.PID, e.Program)
+	}
+	return fmt.Sprintf("warehouse %s is held open by %s", e.Path, who)
+}
+
+func (e *LockedError) Unwrap() []error { return []error{ErrLocked, e.Err} }

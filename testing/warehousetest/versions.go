@@ -74,7 +74,7 @@ func testSameVersionCorrects(t *testing.T, h *harness) {
 	right := settled("a", t2, "10.5") // the same raw version, parsed right
 	right.RunID = "r-replay"
 	h.stage(t, warehouse.Batch{RunID: "r-2", ValidatedFiles: []string{h.settlementsFile(t, right, settlement("b", t1))}})
-	if diff := cmp.Diff(warehouse.PromoteStats{Corrected: 1}, h.promoteStats(t, "r-2")); diff != "" {
+	if diff := cmp.Diff(warehouse.PromoteStats{Corrected: 1, Unchanged: 1}, h.promoteStats(t, "r-2")); diff != "" {
 		t.Errorf("Promote(replay) stats mismatch (-want +got):\n%s", diff)
 	}
 	wantRows(t, h, right, settlement("b", t1))
@@ -112,7 +112,7 @@ func testNewestInvalidWithdraws(t *testing.T, h *harness) {
 	h.load(t, "r-1", old)
 	bad := failed("a", t2, "abcd", "amount_negative", "r-2")
 	h.stage(t, warehouse.Batch{RunID: "r-2", QuarantineFiles: []string{h.quarantineFile(t, bad)}})
-	if diff := cmp.Diff(warehouse.PromoteStats{Withdrawn: 1, Withheld: 1}, h.promoteStats(t, "r-2")); diff != "" {
+	if diff := cmp.Diff(warehouse.PromoteStats{Withdrawn: 1, Withheld: 1, Rejected: 1}, h.promoteStats(t, "r-2")); diff != "" {
 		t.Errorf("Promote(newer invalid) stats mismatch (-want +got):\n%s", diff)
 	}
 	wantRows(t, h)
@@ -132,7 +132,7 @@ func testNewestInvalidWithdraws(t *testing.T, h *harness) {
 	// Both versions of b in one run (two chunks): the newer, failed one
 	// wins, the older one is superseded.
 	st = h.promoteStatsOf(t, "r-4", []warehouse.Settlement{settled("b", t1, "5")}, []warehouse.Quarantined{failed("b", t2, "ffff", "currency_unknown", "r-4")})
-	if diff := cmp.Diff(warehouse.PromoteStats{Withheld: 1, Superseded: 1}, st); diff != "" {
+	if diff := cmp.Diff(warehouse.PromoteStats{Withheld: 1, Superseded: 1, Rejected: 1}, st); diff != "" {
 		t.Errorf("Promote(older valid and newer failed of b) stats mismatch (-want +got):\n%s", diff)
 	}
 	wantRows(t, h)

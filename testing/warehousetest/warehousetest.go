@@ -115,6 +115,8 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 		{NameSettlementsKeepProvenance, testSettlementsKeepProvenance},
 	}
 	tests = append(tests, versionTests...)
+	tests = append(tests, opsTests...)
+	tests = append(tests, accountTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if reason, ok := cfg.skips[tt.name]; ok {

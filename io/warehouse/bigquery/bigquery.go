@@ -145,7 +145,7 @@ func (w *Warehouse) createTables(ctx context.Context) error {
 			return fmt.Errorf("creating dataset %s.%s: %w", w.project, w.dataset, err)
 		}
 	}
-	for name, md := range tables() {
+	for name, md := range allTables() {
 		err := ds.Table(name).Create(ctx, md)
 		if isStatus(err, http.StatusConflict) {
 			err = addMissingColumns(ctx, ds.Table(name), md.Schema)
@@ -213,6 +213,15 @@ func tables() map[string]*bq.TableMetadata {
 		TableRuns: {
 			Schema:      runsSchema,
 			Description: "one ledger row per pipeline run",
+		},
+		TableAccounts: {
+			Schema:      accountsSchema,
+			Description: "one accounting identity per pipeline run (pipeline/account)",
+		},
+		TableCurrencyTotals: {
+			Schema:      currencyTotalsSchema,
+			Clustering:  &bq.Clustering{Fields: []string{"run_id"}},
+			Description: "per run and currency: settlements rows the run wrote and the exact total of their amounts",
 		},
 		TableWithheld: {
 			Schema:      withheldSchema,

@@ -129,7 +129,9 @@ func (p promoteSQL) countSQL() string {
 	COUNTIF(applies AND NOT valid AND has_s) AS withdrawn,
 	COUNTIF(applies AND NOT valid AND NOT w_same) AS withheld,
 	COUNTIF(NOT applies) AS stale,
-	` + p.stagedVersions() + ` - COUNT(*) AS superseded
+	` + p.stagedVersions() + ` - COUNT(*) AS superseded,
+	COUNTIF(applies AND valid AND s_same AND NOT differs) AS unchanged,
+	COUNTIF(applies AND NOT valid) AS rejected
 FROM ` + p.w.table(p.plan)
 }
 
@@ -303,7 +305,7 @@ func (w *Warehouse) countPlan(ctx context.Context, q string) (warehouse.PromoteS
 		}
 		return warehouse.PromoteStats{}, err
 	}
-	var n [7]int64
+	var n [9]int64
 	for i := range n {
 		v, ok := row[i].(int64)
 		if !ok && row[i] != nil {
@@ -312,5 +314,5 @@ func (w *Warehouse) countPlan(ctx context.Context, q string) (warehouse.PromoteS
 		n[i] = v
 	}
 	return warehouse.PromoteStats{Inserted: n[0], Updated: n[1], Corrected: n[2], Withdrawn: n[3], Withheld: n[4],
-		Stale: n[5], Superseded: n[6]}, nil
+		Stale: n[5], Superseded: n[6], Unchanged: n[7], Rejected: n[8]}, nil
 }

@@ -37,10 +37,20 @@ type settlementRow struct {
 // timestamps as RFC 3339 in UTC, metadata as JSON text. It reads the whole
 // table, so it is meant for tests and small reconciliations.
 func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, error) {
-	it, err := w.client.Query(`SELECT vendor_txn_id, order_id, seller_id, type, status, amount, fee,
+	return w.settlements(ctx, "", nil)
+}
+
+// settlements reads the settlements rows that where (a WHERE clause with
+// named parameters, or "") selects, ordered by vendor_txn_id.
+func (w *Warehouse) settlements(ctx context.Context, where string, params map[string]any) ([]warehouse.Settlement, error) {
+	q := w.client.Query(`SELECT vendor_txn_id, order_id, seller_id, type, status, amount, fee,
 		currency, created_at, updated_at, settled_at, TO_JSON_STRING(metadata) AS metadata, run_id, raw_ref,
 		version_digest
-		FROM ` + w.table(TableSettlements) + ` ORDER BY vendor_txn_id`).Read(ctx)
+		FROM ` + w.table(TableSettlements) + ` ` + where + ` ORDER BY vendor_txn_id`)
+	for name, v := range params {
+		q.Parameters = append(q.Parameters, bq.QueryParameter{Name: name, Value: v})
+	}
+	it, err := q.Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading settlements: %w", err)
 	}

@@ -10,8 +10,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -39,6 +42,10 @@ type Config struct {
 	Threads int
 	// TempDirectory is where DuckDB spills; "" means "<path>.tmp".
 	TempDirectory string
+	// ReadOnly opens an existing file for reading only (DuckDB's
+	// access_mode=READ_ONLY): it creates nothing, not even the tables, and
+	// a missing file is an error wrapping warehouse.ErrNotExist.
+	ReadOnly bool
 }
 
 // DefaultConfig returns the settings used when a URI names none:
@@ -56,7 +63,8 @@ type Warehouse struct {
 
 // OpenURL opens the warehouse named by a duckdb:///abs/path URI. The query
 // may set memory_limit, threads and temp_directory
-// (duckdb:///w.duckdb?memory_limit=2GB&threads=4); any other key is an
+// (duckdb:///w.duckdb?memory_limit=2GB&threads=4) and access_mode
+// (read_only or read_write, see Config.ReadOnly); any other key is an
 // error.
 func OpenURL(ctx context.Context, u *url.URL) (*Warehouse, error) {
 	if u.Host != "" || u.Path == "" {
@@ -76,8 +84,17 @@ func OpenURL(ctx context.Context, u *url.URL) (*Warehouse, error) {
 			cfg.Threads = n
 		case "temp_directory":
 			cfg.TempDirectory = v
+		case "access_mode":
+			switch strings.ToLower(v) {
+			case "read_only":
+				cfg.ReadOnly = true
+			case "read_write", "automatic":
+				cfg.ReadOnly = false
+			default:
+				return nil, fmt.Errorf("opening duckdb warehouse: access_mode=%q: want read_only or read_write", v)
+			}
 		default:
-			return nil, fmt.Errorf("opening duckdb warehouse: unknown setting %q (want memory_limit, threads or temp_directory)", k)
+			return nil, fmt.Errorf("opening duckdb warehouse: unknown setting %q (want memory_limit, threads, temp_directory or access_mode)", k)
 		}
 	}
 	return Open(ctx, u.Path, cfg)
@@ -103,6 +120,15 @@ func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
 	if cfg.TempDirectory != "" {
 		q.Set("temp_directory", cfg.TempDirectory)
 	}
+	if cfg.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("opening duckdb warehouse %q read-only: %w", path, warehouse.ErrNotExist)
+			}
+			return nil, openError(path, err)
+		}
+		q.Set("access_mode", "READ_ONLY")
+	}
 	connector, err := duckdbdriver.NewConnector(path+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, openError(path, err)
@@ -112,6 +138,14 @@ func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
 	// runs a single statement on all its threads anyway.
 	db.SetMaxOpenConns(1)
 	w := &Warehouse{db: db, path: path}
+	if cfg.ReadOnly {
+		// The connector opens the file lazily: open it now, so a lock
+		// held by another process is Open's error.
+		if err := db.PingContext(ctx); err != nil {
+			return nil, errors.Join(openError(path, err), db.Close())
+		}
+		return w, nil
+	}
 	if err := w.createTables(ctx); err != nil {
 		return nil, errors.Join(openError(path, err), db.Close())
 	}
@@ -123,10 +157,19 @@ func Open(ctx context.Context, path string, cfg Config) (*Warehouse, error) {
 // warehouse.ErrLocked.
 func openError(path string, err error) error {
 	if strings.Contains(err.Error(), "Could not set lock on file") {
-		return fmt.Errorf("opening duckdb warehouse %q: %w: %w", path, warehouse.ErrLocked, err)
+		le := &warehouse.LockedError{Path: path, Err: err}
+		if m := lockHolderRE.FindStringSubmatch(err.Error()); m != nil {
+			le.Program = m[1]
+			le.PID, _ = strconv.Atoi(m[2])
+		}
+		return fmt.Errorf("opening duckdb warehouse: %w", le)
 	}
 	return fmt.Errorf("opening duckdb warehouse %q: %w", path, err)
 }
+
+// lockHolderRE finds the holder in DuckDB's lock error: `Conflicting lock
+// is held in /usr/bin/settle (PID 1234) by user ...`.
+var lockHolderRE = regexp.MustCompile(`Conflicting lock is held in (.*?) \(PID (\d+)\)`)
 
 // Close closes the database file.
 func (w *Warehouse) Close() error {
@@ -135,6 +178,11 @@ func (w *Warehouse) Close() error {
 	}
 	return nil
 }
+
+// LocksAcrossProcesses reports that while this Warehouse is open no other
+// process can open the file (DuckDB's lock): callers should hold it only
+// while they use it.
+func (w *Warehouse) LocksAcrossProcesses() bool { return true }
 
 // DB returns the underlying database handle, for reconciliation queries.
 // Callers must not use it concurrently with the Warehouse methods.

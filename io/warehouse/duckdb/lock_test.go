@@ -60,11 +60,17 @@ func TestOpenWhileAnotherProcessHoldsTheFileIsRefusedWithErrLocked(t *testing.T)
 		t.Fatalf("child did not open the file: %q, %v", line, err)
 	}
 
-	w, err := warehouse.Open(t.Context(), "duckdb://"+path)
-	if !errors.Is(err, warehouse.ErrLocked) {
-		t.Errorf("Open while another process holds the file: error = %v, want ErrLocked", err)
-	}
-	if w != nil {
-		t.Errorf("Open returned %#v with its error, want nil", w)
+	for _, uri := range []string{"duckdb://" + path, "duckdb://" + path + "?access_mode=read_only"} {
+		w, err := warehouse.Open(t.Context(), uri)
+		if !errors.Is(err, warehouse.ErrLocked) {
+			t.Errorf("Open %s while another process holds the file: error = %v, want ErrLocked", uri, err)
+		}
+		var le *warehouse.LockedError
+		if !errors.As(err, &le) || le.PID != child.Process.Pid {
+			t.Errorf("Open %s: error %v names PID %v, want the holder's %d", uri, err, le, child.Process.Pid)
+		}
+		if w != nil {
+			t.Errorf("Open returned %#v with its error, want nil", w)
+		}
 	}
 }

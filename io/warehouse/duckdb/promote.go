@@ -54,7 +54,8 @@ func (w *Warehouse) Promote(ctx context.Context, runID string) (st warehouse.Pro
 	}); err != nil {
 		return st, err
 	}
-	err = tx.QueryRowContext(ctx, countPlan, runID).Scan(&st.Inserted, &st.Updated, &st.Corrected, &st.Withdrawn, &st.Withheld, &st.Stale, &st.Superseded)
+	err = tx.QueryRowContext(ctx, countPlan, runID).Scan(&st.Inserted, &st.Updated, &st.Corrected, &st.Withdrawn, &st.Withheld, &st.Stale, &st.Superseded,
+		&st.Unchanged, &st.Rejected)
 	if err != nil {
 		return st, fmt.Errorf("promoting run %s: counting the plan: %w", runID, err)
 	}
@@ -174,7 +175,9 @@ SELECT
 	(SELECT count(*) FROM staging_settlements WHERE run_id = $1)
 		+ (SELECT count(*) FROM staging_quarantine WHERE run_id = $1
 			AND vendor_txn_id IS NOT NULL AND updated_at IS NOT NULL AND version_digest IS NOT NULL)
-		- count(*)
+		- count(*),
+	count(*) FILTER (WHERE applies AND valid AND s_same AND NOT differs),
+	count(*) FILTER (WHERE applies AND NOT valid)
 FROM promote_plan`
 
 // insertQuarantine logs the run's quarantine rows whose key is not stored

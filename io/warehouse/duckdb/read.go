@@ -17,10 +17,16 @@ import (
 // timestamps as RFC 3339 in UTC, metadata as the stored JSON text. It reads
 // the whole table, so it is meant for tests and small reconciliations.
 func (w *Warehouse) Settlements(ctx context.Context) ([]warehouse.Settlement, error) {
+	return w.settlements(ctx, "")
+}
+
+// settlements reads the settlements rows that where (a WHERE clause, or
+// "") selects, ordered by vendor_txn_id.
+func (w *Warehouse) settlements(ctx context.Context, where string, args ...any) ([]warehouse.Settlement, error) {
 	rows, err := w.db.QueryContext(ctx, `SELECT vendor_txn_id, order_id, seller_id, type, status,
 		CAST(amount AS VARCHAR), CAST(fee AS VARCHAR), currency, created_at, updated_at, settled_at,
 		CAST(metadata AS VARCHAR), run_id, raw_ref, coalesce(version_digest, '')
-		FROM settlements ORDER BY vendor_txn_id`)
+		FROM settlements `+where+` ORDER BY vendor_txn_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading settlements: %w", err)
 	}

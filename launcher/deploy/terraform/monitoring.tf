@@ -100,7 +100,7 @@ resource "google_monitoring_alert_policy" "freshness" {
   combiner              = "OR"
   notification_channels = local.channels
   documentation {
-    content   = "The watermark of ${var.source_name} is older than ${var.freshness_threshold_seconds}s, or no run reported for 2h. Check the scheduler job, the last run job (${local.job_name}) and `settle runs`. Runbook: README, Runbook."
+    content   = "The watermark of ${var.source_name} is older than ${var.freshness_threshold_seconds}s, or no run reported for 2h: finance's deadline is at risk. 1. `settle status --backend=gcp ...` says complete-up-to, the deadline verdict (met / at risk / missed), parked windows and who holds the lease. 2. Check the scheduler job and the last run job (${local.job_name}); a parked window holds complete-up-to back (`settle deadletters`, then `settle redrive`). 3. If the day will miss the deadline, tell finance which hours are incomplete (the freshness table says complete_up_to). Runbook: README, \"Operations\"."
     mime_type = "text/markdown"
   }
 

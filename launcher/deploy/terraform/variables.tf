@@ -140,3 +140,15 @@ variable "notification_channels" {
   type        = list(string)
   default     = []
 }
+
+variable "failure_rate_threshold" {
+  description = "Alert when more than this share of the runs in failure_rate_window_seconds failed (settle status: --failure-warn)."
+  type        = number
+  default     = 0.2
+}
+
+variable "failure_rate_window_seconds" {
+  description = "Window of the failure rate alert, seconds (a multiple of 60)."
+  type        = number
+  default     = 21600
+}

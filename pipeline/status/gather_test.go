@@ -1,0 +1,192 @@
+//go:build cgo
+
+package status_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/io/warehouse/duckdb"
+	"github.com/marketplace/settle/pipeline"
+	"github.com/marketplace/settle/pipeline/status"
+)
+
+func readOnly(ctx context.Context, uri string) (warehouse.Warehouse, bool, error) {
+	w, snap, err := duckdb.OpenReadOnly(ctx, strings.TrimPrefix(uri, "duckdb://"))
+	if err != nil {
+		return nil, false, err
+	}
+	return w, snap, nil
+}
+
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err == nil && p != dir {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestGatherOnABrandNewDataDirSaysNoRunsAndCreatesNothing(t *testing.T) {
+	for _, name := range []string{"absent", "empty"} {
+		t.Run("a data dir that is "+name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "data")
+			if name == "empty" {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := listTree(t, root)
+			in, err := status.Gather(t.Context(), pipeline.DefaultConfig(dir), readOnly, 100)
+			if err != nil {
+				t.Fatalf("Gather() = %v", err)
+			}
+			r := status.Evaluate(in, status.DefaultThresholds(), time.Now())
+			if r.Level != status.Unknown || r.Summary != status.NoRunsText {
+				t.Errorf("Evaluate = %v %q, want UNKNOWN %q", r.Level, r.Summary, status.NoRunsText)
+			}
+			if after := listTree(t, root); strings.Join(after, ",") != strings.Join(before, ",") {
+				t.Errorf("Gather created files: before %v, after %v", before, after)
+			}
+		})
+	}
+}
+
+// ledger writes a warehouse with one good run and returns the config.
+func ledger(t *testing.T) (pipeline.Config, *duckdb.Warehouse) {
+	t.Helper()
+	cfg := pipeline.DefaultConfig(t.TempDir())
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := duckdb.Open(t.Context(), strings.TrimPrefix(cfg.Warehouse, "duckdb://"), duckdb.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := w.RecordRun(t.Context(), warehouse.Run{RunID: "good", Kind: "run", StartedAt: now.Add(-time.Hour),
+		FinishedAt: now, WindowStart: now.Add(-2 * time.Hour), WindowEnd: now.Add(-time.Hour), Outcome: warehouse.OutcomePromoted}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, w
+}
+
+func TestGatherReportsACorruptedLedgerRowInsteadOfCrashing(t *testing.T) {
+	tests := []struct {
+		name      string
+		sql       string
+		wantLevel status.Level
+		wantText  string
+	}{
+		{"a run row with an unknown outcome is skipped and named",
+			`INSERT INTO runs (run_id, kind, started_at, fetched, duplicates, validated, quarantined, promoted, dead_lettered, outcome)
+			 VALUES ('mangled', 'run', now(), 1, 0, 1, 0, 1, 0, 'promot€d')`, status.Warning, `runs "mangled": unknown outcome "promot€d"`},
+		{"a run row with NULL counts makes the ledger unreadable, reported",
+			`INSERT INTO runs (run_id, kind, started_at, outcome) VALUES ('nulls', 'run', now(), 'promoted')`, status.Unknown, "runs ledger unreadable"},
+		{"a metrics row with broken JSON is named",
+			`INSERT INTO run_metrics (run_id, finished_at, quarantined_by) VALUES ('good', now(), '{"currency_unknown": tw')`, status.Warning, "run_metrics good: quarantined_by is not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, w := ledger(t)
+			if _, err := w.DB().ExecContext(t.Context(), tt.sql); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			in, err := status.Gather(t.Context(), cfg, readOnly, 100)
+			if err != nil {
+				t.Fatalf("Gather() = %v", err)
+			}
+			in.Watermark = time.Now() // complete: only the ledger is judged
+			r := status.Evaluate(in, status.DefaultThresholds(), time.Now())
+			if r.Level != tt.wantLevel {
+				t.Errorf("Level = %v, want %v; checks %+v", r.Level, tt.wantLevel, r.Checks)
+			}
+			var all []string
+			for _, c := range r.Checks {
+				all = append(all, c.Text)
+			}
+			if !strings.Contains(strings.Join(all, "\n"), tt.wantText) {
+				t.Errorf("checks do not say %q:\n%s", tt.wantText, strings.Join(all, "\n"))
+			}
+		})
+	}
+}
+
+// envHold makes the test binary, run as a child, hold the DuckDB file it
+// names open for writing (as a run does) until its stdin closes.
+const envHold = "STATUS_TEST_HOLD_WAREHOUSE"
+
+func TestHoldTheWarehouseForAParent(t *testing.T) {
+	path := os.Getenv(envHold)
+	if path == "" {
+		t.Skip("run as a child of TestGatherAnswersWhileARunHoldsTheWarehouse")
+	}
+	w, err := duckdb.Open(t.Context(), path, duckdb.DefaultConfig())
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	defer w.Close()
+	os.Stdout.WriteString("open\n")
+	io.Copy(io.Discard, os.Stdin)
+}
+
+func TestGatherAnswersWhileARunHoldsTheWarehouse(t *testing.T) {
+	cfg, w := ledger(t)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimPrefix(cfg.Warehouse, "duckdb://")
+	child := exec.Command(os.Args[0], "-test.run=^TestHoldTheWarehouseForAParent$")
+	child.Env = append(os.Environ(), envHold+"="+path)
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		child.Wait()
+	}()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
+		t.Fatalf("child did not open the warehouse: %q, %v", line, err)
+	}
+	if _, err := warehouse.Open(t.Context(), cfg.Warehouse); err == nil {
+		t.Fatal("the child does not hold the warehouse: a second writer could open it")
+	}
+	in, err := status.Gather(t.Context(), cfg, readOnly, 100)
+	if err != nil {
+		t.Fatalf("Gather() = %v", err)
+	}
+	if in.LedgerError != "" || !in.Snapshot {
+		t.Fatalf("Gather while a run holds the warehouse: ledger error %q, snapshot %v; want the ledger read from a snapshot", in.LedgerError, in.Snapshot)
+	}
+	if len(in.Runs) != 1 || in.Runs[0].RunID != "good" {
+		t.Errorf("runs read from the snapshot = %+v, want the one good run", in.Runs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "settle-snapshot-*", filepath.Base(path))); len(left) > 0 {
+		t.Errorf("snapshot copies left behind: %v", left)
+	}
+}
