@@ -12,6 +12,7 @@ import (
 	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/pipeline"
+	"github.com/marketplace/settle/testing/truthcheck"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
 
@@ -41,7 +42,9 @@ func TestOneJobRunAndReplayOnPrism(t *testing.T) {
 	if sum.Outcome != warehouse.OutcomePromoted || sum.Promoted == 0 {
 		t.Fatalf("one-job run outcome %s (%s), promoted %d; want promoted with rows", sum.Outcome, sum.Detail, sum.Promoted)
 	}
-	checkAgainstTruth(t, e, e.sim.Truth())
+	// The ground truth only: the one-job shape records its runs' accounts
+	// as not checked (see landFn), so checkAccounts does not apply yet.
+	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.Truth())
 	if runs := ledger(t, e.cfg); runs[0].RunID != sum.RunID || runs[0].Kind != pipeline.KindRun || !runs[0].WindowEnd.Equal(e.cfg.To) {
 		t.Errorf("newest ledger row = %+v, want run %s over [.., %s)", runs[0], sum.RunID, e.cfg.To)
 	}
@@ -85,7 +88,9 @@ func TestOneJobRunAndReplayOnPrism(t *testing.T) {
 	if got := e.sim.Stats().Requests - requests; got != 0 {
 		t.Errorf("replay sent %d requests to the vendor, want 0", got)
 	}
-	checkAgainstTruth(t, e, e.sim.Truth())
+	// The ground truth only: the one-job shape records its runs' accounts
+	// as not checked (see landFn), so checkAccounts does not apply yet.
+	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.Truth())
 }
 
 // TestOneJobDoesNothingWhileTheLeaseIsHeld: the job of a run that finds
