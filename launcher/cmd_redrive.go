@@ -37,6 +37,13 @@ func cmdRedrive(ctx context.Context, args []string) int {
 		}
 		return exitOK
 	}
+	if cfg.Source == pipeline.WebhookSource {
+		// Nothing is ever parked for pushed events: a redrive processes
+		// what landed since the last webhook run, as `settle run` does.
+		sum, err := pipeline.RunWebhook(ctx, cfg, o.opts())
+		writeMetricsFile(metricsFile, cfg.Source, sum, err)
+		return report("redrive", sum, err)
+	}
 	if cfg.VendorURL == "" {
 		return fail("redrive", usageErr("--vendor-url is required"))
 	}

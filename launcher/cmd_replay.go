@@ -49,7 +49,11 @@ func cmdReplay(ctx context.Context, args []string) int {
 		return fail("replay", err)
 	}
 	defer stopProfile()
-	sum, err := pipeline.Replay(ctx, cfg, o.opts(), from, to)
+	replay := pipeline.Replay
+	if cfg.Source == pipeline.WebhookSource {
+		replay = pipeline.ReplayWebhook // hours of receipt, not vendor windows
+	}
+	sum, err := replay(ctx, cfg, o.opts(), from, to)
 	writeMetricsFile(metricsFile, cfg.Source, sum, err)
 	return report("replay", sum, err)
 }

@@ -90,6 +90,13 @@ func cmdRun(ctx context.Context, args []string) int {
 		}
 		return exitOK
 	}
+	if cfg.Source == pipeline.WebhookSource {
+		// Pushed events: nothing to fetch, process what landed since the
+		// last webhook run (see pipeline.RunWebhook).
+		sum, err := pipeline.RunWebhook(ctx, cfg, pipeline.Options{Logger: log, Progress: r.output.progress()})
+		writeMetricsFile(metricsFile, cfg.Source, sum, err)
+		return report("run", sum, err)
+	}
 	if s.on {
 		if from.IsZero() || to.IsZero() {
 			return fail("run", usageErr("--simulate needs --from and --to (the simulated data's span)"))

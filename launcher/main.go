@@ -1,8 +1,9 @@
 // Command settle ingests the payments vendor's settlements into the
 // warehouse: run (scheduled), replay (reprocess the raw zone), redrive
 // (retry parked windows), refetch (repair damaged windows), deadletters,
-// promote (a held batch), runs (the ledger) and vendorsim (the vendor
-// simulator).
+// promote (a held batch), runs (the ledger), status (complete and on time
+// for finance? a Nagios-style probe), report (the run-history HTML page)
+// and vendorsim (the vendor simulator).
 //
 // Exit status: 0 everything promoted; 2 needs attention (dead letters or a
 // held batch; see the summary); 3 another run holds the lease; 1 failure;
@@ -53,6 +54,8 @@ Usage:
   settle report      --out report.html [flags]   one self-contained HTML page: the status and plots of the last 30 days of runs
   settle reconcile   --date D [flags]          recompute day D from the raw zone and compare it with the warehouse
   settle vendorsim   [flags]   serve the vendor simulator
+  settle sweep       [--span 6h] [flags]   pull the last hours at 5 req/s, land what the webhooks missed, record the webhook lag
+  settle webhook serve [--addr :8080] [flags]   receive the vendor's pushed events into the raw zone ($VENDOR_WEBHOOK_SECRET)
   settle launch      [flags]   the Flex Template's entry: submit the run's one Dataflow job
 
 Run 'settle help <command>' (or 'settle <command> -h') for its flags. The vendor token is read from the
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string) int {
 		"report":      cmdReport,
 		"reconcile":   cmdReconcile,
 		"vendorsim":   cmdVendorSim,
+		"webhook":     cmdWebhook,
+		"sweep":       cmdSweep,
 	}
 	name, rest := args[0], args[1:]
 	switch name {

@@ -86,7 +86,7 @@ func printSummary(w io.Writer, s pipeline.Summary) {
 	}
 	fmt.Fprintf(tw, "  held\t%s\n", held)
 	printAccount(tw, s.Account, s.CurrencyTotals)
-	if s.Detail != "" && s.Outcome != warehouse.OutcomeFailed { // a failure's cause is printed once, below
+	if s.Detail != "" && s.Outcome != warehouse.OutcomeFailed && s.Outcome != warehouse.OutcomeInterrupted { // the cause is printed once, below
 		fmt.Fprintf(tw, "  detail\t%s\n", s.Detail)
 	}
 	fmt.Fprintf(tw, "  took\t%s\n", s.Duration.Round(time.Millisecond))

@@ -200,6 +200,9 @@ func (e *badPageError) Unwrap() error { return e.err }
 // *badPageError for content that is not a usable page, and other errors for
 // a raw zone that cannot be read (the bundle then fails and is retried).
 func readRecords(ctx context.Context, raw rawzone.Store, name string) ([]json.RawMessage, error) {
+	if rawzone.IsEventName(name) {
+		return readEventRecords(ctx, raw, name)
+	}
 	data, err := raw.Get(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("reading raw object %s: %w", name, err)

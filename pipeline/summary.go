@@ -107,7 +107,7 @@ func recordFailure(ctx context.Context, b *backends, opts Options, sum Summary, 
 	if interrupted {
 		sum.Outcome = warehouse.OutcomeInterrupted
 		sum.Detail = "interrupted: rerun the same command to resume from the cursors"
-		cause = fmt.Errorf("%w (interrupted)", cause)
+		cause = fmt.Errorf("interrupted (%w)", cause)
 	}
 	sum.Duration = opts.Now().Sub(started)
 	if err := recordAccount(wctx, b, opts, &sum); err != nil {

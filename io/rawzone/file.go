@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -32,6 +35,56 @@ type FileStore struct {
 	// durable holds the directories (absolute paths) whose entry in their
 	// parent is known to be fsynced, so PutOnce syncs each parent once.
 	durable sync.Map
+	// dirSyncs holds a *dirSync per directory: concurrent PutOnce calls
+	// into one directory share its fsyncs (group commit).
+	dirSyncs sync.Map
+	// tmpSeq and tmpReady pick and remember the temporary directories.
+	tmpSeq   atomic.Uint64
+	tmpReady sync.Map
+}
+
+// dirSync coalesces the fsyncs of one directory. A caller needs a sync
+// that starts after its link: it waits for the sync in progress (which may
+// have started before), then starts one or joins the one another caller
+// started in the meantime. Under load one fsync covers every link made
+// while the previous one ran, and nothing is acknowledged before the
+// directory entry that names it is durable.
+type dirSync struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started uint64 // syncs started
+	done    uint64 // number of the last sync finished
+	running bool
+	err     error // of the last sync finished
+}
+
+// syncDirShared fsyncs dir, sharing the fsync with concurrent callers.
+func (s *FileStore) syncDirShared(dir string) error {
+	v, ok := s.dirSyncs.Load(dir)
+	if !ok {
+		d := &dirSync{}
+		d.cond = sync.NewCond(&d.mu)
+		v, _ = s.dirSyncs.LoadOrStore(dir, d)
+	}
+	d := v.(*dirSync)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	want := d.started + 1
+	for d.done < want {
+		if d.running {
+			d.cond.Wait()
+			continue
+		}
+		d.running = true
+		d.started++
+		mine := d.started
+		d.mu.Unlock()
+		err := syncDir(dir)
+		d.mu.Lock()
+		d.running, d.done, d.err = false, mine, err
+		d.cond.Broadcast()
+	}
+	return d.err
 }
 
 var _ Store = (*FileStore)(nil)
@@ -116,7 +169,11 @@ func (s *FileStore) PutOnce(ctx context.Context, name string, data []byte) error
 		return fmt.Errorf("putting raw object %q: reading existing: %w", name, err)
 	}
 
-	tmp, err := writeTemp(dir, data)
+	tmpDir, err := s.tmpDir()
+	if err != nil {
+		return fmt.Errorf("putting raw object %q: %w", name, err)
+	}
+	tmp, err := writeTemp(tmpDir, data)
 	if err != nil {
 		return fmt.Errorf("putting raw object %q: %w", name, err)
 	}
@@ -131,7 +188,7 @@ func (s *FileStore) PutOnce(ctx context.Context, name string, data []byte) error
 		}
 		return s.existing(name, dir, stored, data)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.syncDirShared(dir); err != nil {
 		return fmt.Errorf("putting raw object %q: %w", name, err)
 	}
 	return nil
@@ -143,24 +200,50 @@ func (s *FileStore) existing(name, dir string, stored, data []byte) error {
 		return fmt.Errorf("putting raw object: %w", err)
 	}
 	// Whoever linked it may not have synced the directory yet.
-	if err := syncDir(dir); err != nil {
+	if err := s.syncDirShared(dir); err != nil {
 		return fmt.Errorf("putting raw object %q: %w", name, err)
 	}
 	return nil
 }
 
-// writeTemp writes data to a new hidden file in dir, fsyncs and closes it,
-// and returns its path.
+// tmpShards is the number of directories temporary files are spread over
+// (root/.tmp/<n>): creating and removing them in the object's own
+// directory would contend for its lock with every concurrent writer of
+// that directory (all events of an hour share one).
+const tmpShards = 16
+
+// tmpDir returns one of the temporary directories, round robin, creating
+// it on first use. Its entries need no fsync: only the link into the
+// object's directory is made durable.
+func (s *FileStore) tmpDir() (string, error) {
+	d := filepath.Join(s.root, ".tmp", strconv.FormatUint(s.tmpSeq.Add(1)%tmpShards, 10))
+	if _, ok := s.tmpReady.Load(d); ok {
+		return d, nil
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", fmt.Errorf("creating temporary directory: %w", err)
+	}
+	s.tmpReady.Store(d, struct{}{})
+	return d, nil
+}
+
+// writeTemp writes data to a new hidden, read-only file in dir, fsyncs and
+// closes it, and returns its path.
 func writeTemp(dir string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("creating temporary file: %w", err)
+	var f *os.File
+	var name string
+	for {
+		name = filepath.Join(dir, ".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		var err error
+		f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("creating temporary file: %w", err)
+		}
 	}
-	name := f.Name()
 	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Chmod(0o444)
-	}
 	if werr == nil {
 		werr = f.Sync()
 	}

@@ -140,15 +140,16 @@ func (fn *readPagesFn) Setup(ctx context.Context) error {
 	return nil
 }
 
-// countAttempt counts a request's rate-limit answer and the retry that
-// follows it, under the DoFn's ctx (FetchPage's observer).
-// observeAttempt is the reader's one observer: it counts the attempt for
-// the metrics and remembers a failure for the progress lines.
+// observeAttempt is the reader's one observer (FetchPage's, under the
+// DoFn's ctx): it counts the attempt for the metrics and remembers a
+// failure for the progress lines.
 func observeAttempt(ctx context.Context, ev AttemptEvent) {
 	countAttempt(ctx, ev)
 	observeFailure(ctx, ev)
 }
 
+// countAttempt counts a request's rate-limit answer and the retry that
+// follows it.
 func countAttempt(ctx context.Context, ev AttemptEvent) {
 	if ev.RateLimited {
 		rateLimited.Inc(ctx, 1)

@@ -324,6 +324,8 @@ func (r *Report) judgeDeadline(th Thresholds, now time.Time, metrics []warehouse
 		}
 		return v
 	}
+	// Only what had happened by now counts (--now judges the past).
+	metrics = slices.DeleteFunc(slices.Clone(metrics), func(m warehouse.RunMetrics) bool { return m.FinishedAt.After(now) })
 	closed, due := th.Deadline.LastClosed(now), th.Deadline.LastDue(now)
 	r.LastClosed = verdict(closed)
 	if due.Date != closed.Date {

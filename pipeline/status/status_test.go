@@ -82,6 +82,12 @@ func TestEvaluate(t *testing.T) {
 			now: "2026-11-02T08:00:00Z", wantLevel: status.Warning, wantVerdict: "late", wantText: "1h30m0s after the deadline",
 		},
 		{
+			name: "a run after now (judging the past with --now) does not make a day late",
+			in: status.Inputs{Watermark: endOfDay, Runs: ok,
+				Metrics: []warehouse.RunMetrics{{RunID: "future", FinishedAt: at("2026-12-01T00:00:00Z"), CompleteUpTo: endOfDay.Add(-time.Hour)}}},
+			now: "2026-11-02T08:00:00Z", wantLevel: status.OK, wantVerdict: "met", wantText: "2026-11-01 due 2026-11-02 06:00 CET: met",
+		},
+		{
 			name: "a parked window holds complete-up-to back and warns",
 			in: status.Inputs{Watermark: endOfDay, Runs: ok, Parked: []status.ParkedWindow{
 				{Start: at("2026-11-01T12:00:00Z"), End: at("2026-11-01T13:00:00Z"), Since: at("2026-11-01T13:05:00Z"), LastError: "503 forever"},

@@ -18,6 +18,7 @@ const (
 	saltCursor
 	saltPerm
 	saltNewest
+	saltPush
 )
 
 // mix64 is the splitmix64 finaliser: a bijective avalanche of 64 bits.

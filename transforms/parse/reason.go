@@ -29,6 +29,10 @@ const (
 	// no other code describes.
 	ReasonOrderIDInvalid = "order_id_invalid" // order_id present but neither a string nor null
 	ReasonDuplicateKey   = "duplicate_key"    // a top-level member name appears twice
+	// ReasonEventUnparseable: a pushed webhook body, correctly signed, that
+	// is not an event (not JSON, no id or type, or a settlement event
+	// without data).
+	ReasonEventUnparseable = "event_unparseable"
 )
 
 // Sentinel errors of ParseRecord and Key, each carried inside a ReasonError.

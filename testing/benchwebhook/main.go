@@ -1,0 +1,220 @@
+// Command benchwebhook measures the webhook receiver (make bench-webhook):
+// it starts bin/settle webhook serve as a child process on a loopback port
+// with a local raw zone, and drives it with an open-loop generator of
+// signed events at a fixed rate over many connections.
+//
+// How it measures: event i is scheduled at start + i/rate, whatever the
+// receiver's speed (open loop, so a slow answer does not slow the offered
+// load: no coordinated omission). Its latency is from the scheduled send
+// time to the end of the 200 answer, so time queued in the generator
+// waiting for a free connection counts against the receiver. A warm-up
+// (not counted) precedes the measured span. events/s is acknowledged events
+// of the measured span divided by the time from its first scheduled send
+// to its last answer. Afterwards every acknowledged event is checked to be
+// in the raw zone (the receiver acknowledges only what is durable).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/marketplace/settle/io/rawzone"
+	"github.com/marketplace/settle/io/webhook"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/settle", "the settle binary")
+	out := flag.String("out", "bench-webhook-out", "work directory (wiped)")
+	rate := flag.Float64("rate", 2200, "offered events per second (open loop)")
+	dur := flag.Duration("duration", 20*time.Second, "measured span")
+	warm := flag.Duration("warmup", 3*time.Second, "warm-up span, not counted")
+	conns := flag.Int("connections", 256, "concurrent connections (in-flight requests at most)")
+	size := flag.Int("body-bytes", 1700, "approximate event body size")
+	landings := flag.Int("landings", 0, "the receiver's --landings (0: its default)")
+	prof := flag.String("receiver-cpuprofile", "", "have the receiver write a CPU profile to this file")
+	flag.Parse()
+	receiverProfile, receiverLandings = *prof, *landings
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *bin, *out, *rate, *dur, *warm, *conns, *size); err != nil {
+		fmt.Fprintln(os.Stderr, "benchwebhook:", err)
+		os.Exit(1)
+	}
+}
+
+var (
+	receiverProfile  string
+	receiverLandings int
+)
+
+func run(ctx context.Context, bin, out string, rate float64, dur, warm time.Duration, conns, size int) error {
+	if err := os.RemoveAll(out); err != nil {
+		return fmt.Errorf("wiping %s: %w", out, err)
+	}
+	dataDir, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	var key [24]byte
+	_, _ = rand.Read(key[:])
+	secret := webhook.Secret(hex.EncodeToString(key[:]))
+	args := []string{"webhook", "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"}
+	if receiverProfile != "" {
+		args = append(args, "--cpuprofile", receiverProfile)
+	}
+	if receiverLandings > 0 {
+		args = append(args, "--landings", fmt.Sprint(receiverLandings))
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "VENDOR_WEBHOOK_SECRET="+string(secret))
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("waiting for the receiver: %w", err)
+	}
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+	url := "http://" + addr + "/"
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second}).DialContext, DisableCompression: true,
+	}}
+	pad := strings.Repeat("m", max(0, size-400))
+	body := func(i int) []byte {
+		return fmt.Appendf(nil, `{"id":"evt_b%09d","type":"settlement.updated","created":"2026-11-25T14:03:07.412345Z","data":{"vendor_txn_id":"st_b%09d","order_id":null,"seller_id":"s_1","type":"charge","status":"settled","amount":"1234.50","fee":"0.00","currency":"EUR","created_at":"2026-11-25T14:00:00.000000Z","updated_at":"2026-11-25T14:03:07.412345Z","settled_at":"2026-11-25T14:03:07.412345Z","metadata":{"pad":%q}}}`, i, i, pad)
+	}
+
+	total := int((warm + dur).Seconds() * rate)
+	warmN := int(warm.Seconds() * rate)
+	type result struct {
+		lat  time.Duration
+		done time.Time
+		ok   bool
+	}
+	results := make([]result, total)
+	jobs := make(chan int, total)
+	var inflight, maxInflight atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now().Add(200 * time.Millisecond)
+	sched := func(i int) time.Time { return start.Add(time.Duration(float64(i) / rate * float64(time.Second))) }
+	var errMu sync.Mutex
+	errs := map[string]int{}
+	for range conns {
+		wg.Go(func() {
+			for i := range jobs {
+				b := body(i)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(b)))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set(webhook.SignatureHeader, webhook.Sign(b, time.Now(), secret))
+				n := inflight.Add(1)
+				for {
+					m := maxInflight.Load()
+					if n <= m || maxInflight.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				resp, err := client.Do(req)
+				inflight.Add(-1)
+				now := time.Now()
+				r := result{lat: now.Sub(sched(i)), done: now}
+				if err == nil {
+					resp.Body.Close()
+					r.ok = resp.StatusCode == http.StatusOK
+					if !r.ok {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					errMu.Lock()
+					errs[strings.SplitN(err.Error(), ":", 2)[0]]++
+					errMu.Unlock()
+				}
+				results[i] = r
+			}
+		})
+	}
+	// The scheduler: hands event i to a free connection at its time. A
+	// late hand-over (all connections busy) still counts from sched(i).
+	for i := range total {
+		if d := time.Until(sched(i)); d > 0 {
+			time.Sleep(d)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	measured := results[warmN:]
+	var lats []time.Duration
+	var last time.Time
+	acked := 0
+	for _, r := range measured {
+		if r.ok {
+			acked++
+			lats = append(lats, r.lat)
+			if r.done.After(last) {
+				last = r.done
+			}
+		}
+	}
+	if acked == 0 {
+		return fmt.Errorf("no event acknowledged (errors %v)", errs)
+	}
+	slices.Sort(lats)
+	q := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
+	span := last.Sub(sched(warmN))
+	// Every acknowledged event must be in the raw zone.
+	store, err := rawzone.NewFileStore(filepath.Join(dataDir, "raw"))
+	if err != nil {
+		return err
+	}
+	names, err := store.List(ctx, "events/")
+	if err != nil {
+		return fmt.Errorf("listing the raw zone: %w", err)
+	}
+	allAcked := 0
+	for _, r := range results {
+		if r.ok {
+			allAcked++
+		}
+	}
+	fmt.Printf("webhook receiver benchmark (open loop, %d connections, %d-byte bodies, GOMAXPROCS %d, %d CPUs)\n", conns, len(body(0)), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Printf("  offered       %.0f events/s for %s (after %s warm-up)\n", rate, dur, warm)
+	fmt.Printf("  acknowledged  %d of %d (%.1f events/s over %s)\n", acked, len(measured), float64(acked)/span.Seconds(), span.Round(time.Millisecond))
+	fmt.Printf("  ack latency   p50 %s  p90 %s  p99 %s  max %s (from the scheduled send time)\n", q(0.50).Round(10*time.Microsecond), q(0.90).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), lats[len(lats)-1].Round(10*time.Microsecond))
+	fmt.Printf("  in flight     max %d\n", maxInflight.Load())
+	fmt.Printf("  errors        %v\n", errs)
+	fmt.Printf("  raw zone      %d event objects for %d acknowledged events (warm-up included)\n", len(names), allAcked)
+	if len(names) < allAcked {
+		return errors.New("fewer event objects in the raw zone than acknowledged events")
+	}
+	return nil
+}
