@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 TEST_TIMEOUT ?= 25m
 TEST_FLAGS ?= -race -shuffle=on
 
-.PHONY: run build test test-short test-property bench bench-webhook fuzz vet lint fmt fmt-check check worker tidy-check clean report-check
+.PHONY: run build test test-short test-bq-split test-property bench bench-webhook fuzz vet lint fmt fmt-check check worker tidy-check clean report-check
 
 ## build: the settle binary. A first build on a fresh machine compiles DuckDB
 ## (cgo, C++) and Beam: about 9 minutes on 2 cores, silent; later builds take
@@ -34,6 +34,12 @@ test:
 
 test-short:
 	$(GO) test -short ./...
+
+## test-bq-split: BigQuery load jobs split at the real 10,000-URI limit:
+## 25,000 staged files on the emulator (about 15 min a Stage on 2 cores;
+## make test stages 25 files with the limit lowered to 10)
+test-bq-split:
+	SETTLE_BQ_FULL_SPLIT=1 $(GO) test -count=1 -timeout 60m -run 'TestStageSplitsLoadJobs' -v ./io/warehouse/bigquery/
 
 ## test-property: the batching, order and crash property over many seeded
 ## days (make test runs one); SETTLE_PROPERTY_SEED=N reruns a failed one.

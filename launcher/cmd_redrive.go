@@ -31,7 +31,7 @@ func cmdRedrive(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("redrive", err)
 	}
-	if done, err := useDataflow(ctx, d, b.project, &cfg); err != nil || done {
+	if done, err := useDataflow(ctx, d, b.project, &cfg, dryRunSpec{Kind: pipeline.KindRedrive}); err != nil || done {
 		if err != nil {
 			return fail("redrive", err)
 		}

@@ -38,7 +38,7 @@ func cmdReplay(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("replay", err)
 	}
-	if done, err := useDataflow(ctx, d, b.project, &cfg); err != nil || done {
+	if done, err := useDataflow(ctx, d, b.project, &cfg, dryRunSpec{Kind: pipeline.KindReplay, From: from, To: to}); err != nil || done {
 		if err != nil {
 			return fail("replay", err)
 		}

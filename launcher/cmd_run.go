@@ -84,7 +84,7 @@ func cmdRun(ctx context.Context, args []string) int {
 	}
 	cfg.From, cfg.To = from, to
 	log := r.output.logger()
-	if done, err := useDataflow(ctx, r.dataflow, r.backend.project, &cfg); err != nil || done {
+	if done, err := useDataflow(ctx, r.dataflow, r.backend.project, &cfg, dryRunSpec{Kind: pipeline.KindRun}); err != nil || done {
 		if err != nil {
 			return fail("run", err)
 		}

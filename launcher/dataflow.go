@@ -1,60 +1,46 @@
 package main
 
-// Running on Dataflow.
+// Running on Dataflow: a run, or a replay of any range, is one batch job
+// (pipeline.Job: lease, ingest, process and land as stages of one
+// pipeline), submitted two ways:
 //
-// Two ways, one code path for the run itself (pipeline.Run):
+//   - `settle run --runner=dataflow ...` (or `settle replay`) on any
+//     machine: pipeline.Run (pipeline.Replay) submits the job and waits for
+//     it, then reads the run's ledger row.
 //
-//   - `settle run --runner=dataflow ...` on any machine: the run's
-//     orchestration (lease, range, ingest, process, stage, promote,
-//     watermark, ledger) happens here, and its Beam pipelines (the ingest
-//     job and one process job per chunk) are submitted to Dataflow one after
-//     the other and waited for. They carry the fixed --job-name
-//     (settle-<source>), so Dataflow refuses an overlapping one.
+//   - `settle launch ...`, which is what the Flex Template runs: it writes
+//     (or, outside a template, submits) the run's job with a last step,
+//     reportFn, that logs one `settle_run_report` line per run for the
+//     alert policies (launcher/deploy/terraform/monitoring.tf).
 //
-//   - `settle launch ...`, which is what the Flex Template runs: a Flex
-//     Template launches exactly one job, and its launcher VM must exit soon
-//     after writing it, so it cannot orchestrate a run of several jobs. So
-//     launch writes (or, outside a template, submits) a one-element driver
-//     job, settle-<source>-driver, whose only DoFn (driveRunFn) runs
-//     pipeline.Run on its Dataflow worker, submitting the ingest and process
-//     jobs as above. The driver job lives as long as the run, so the
-//     scheduler's next launch with the same name is refused while it runs;
-//     it fails when the run fails (after Dataflow's bundle retries, each a
-//     safe rerun), and it logs one `settle_run_report` line per run, which
-//     the alert policies (launcher/deploy/terraform/monitoring.tf) read.
+// The job carries the fixed --job-name (settle-<source>), so Dataflow
+// refuses an overlapping one.
 //
 // On Dataflow every job's workers start this same binary with --worker
 // flags (workerMode): main must then parse the global flags and hand over to
 // the Beam harness.
+//
+// The files: dataflow.go the flags and `settle launch`,
+// dataflow_settings.go the flags resolved into job settings and Beam's
+// runner flags, dataflow_worker.go the worker binary and worker mode,
+// report.go the job's report step, dryrun.go --dry-run.
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
-	"os"
 	"regexp"
-	"runtime"
-	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/gcpopts"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
 
-	"github.com/marketplace/settle/io/cursorstore"
-	"github.com/marketplace/settle/io/vendorapi"
 	"github.com/marketplace/settle/pipeline"
 )
 
 func init() {
-	register.DoFn2x1[context.Context, []byte, error](&driveRunFn{})
 	// The harness flags of the process that submits the inner jobs from a
 	// driver worker are not pipeline options of those jobs.
 	for _, name := range []string{"worker", "id", "logging_endpoint", "control_endpoint", "semi_persist_dir", "options", "dry_run"} {
@@ -125,8 +111,8 @@ type dataflowFlags struct {
 	Subnetwork      string `json:"subnetwork"`
 	NoPublicIPs     bool   `json:"no_public_ips"`
 	TokenSecret     string `json:"token_secret"`
-	// DriverServiceAccount is the driver job's account when `settle launch`
-	// submits it itself; a template launch names it in its environment.
+	// DriverServiceAccount is ignored: it named the account of the driver
+	// job, gone since a run is one job. Kept so older launches still parse.
 	DriverServiceAccount string `json:"driver_service_account"`
 	// NumWorkers is the initial worker count (not a flag: 1 for a driver).
 	NumWorkers int  `json:"num_workers"`
@@ -160,213 +146,8 @@ func addDataflow(fs *flag.FlagSet, d *dataflowFlags) {
 	fs.StringVar(&d.Subnetwork, "worker-subnetwork", "", "subnetwork of the workers (regions/REGION/subnetworks/NAME)")
 	fs.BoolVar(&d.NoPublicIPs, "no-public-ips", false, "workers get private IPs only")
 	fs.StringVar(&d.TokenSecret, "token-secret", "", "Secret Manager secret (version) holding the vendor token, read by the workers: projects/P/secrets/S[/versions/N]")
-	fs.StringVar(&d.DriverServiceAccount, "driver-service-account", "", "settle launch: service account of the driver job (a template launch sets it in its environment)")
+	fs.StringVar(&d.DriverServiceAccount, "driver-service-account", "", "ignored: runs are one job now, run as --service-account (kept so older templates still launch)")
 	fs.BoolVar(&d.DryRun, "dry-run", false, "translate the Dataflow jobs and print them; submit nothing and touch no back end")
-}
-
-// dataflowSettings are resolved, validated Dataflow options of a set of jobs.
-type dataflowSettings struct {
-	dataflowFlags
-	Project string `json:"project"`
-}
-
-// jobNameFor returns the default job name of source: settle-<source>, cut
-// to Dataflow's rules (lower case letters, digits and '-').
-func jobNameFor(source string) string {
-	s := strings.Trim(notJobNameRE.ReplaceAllString(strings.ToLower(source), "-"), "-")
-	name := strings.TrimRight(jobNamePrefix+s, "-")
-	if len(name) > 63-len(driverJobSuffix) {
-		name = strings.TrimRight(name[:63-len(driverJobSuffix)], "-")
-	}
-	return name
-}
-
-// settings validates the flags and fills the defaults that depend on the
-// project and source. Errors wrap errUsage and name the flag.
-func (d dataflowFlags) settings(project, source string) (dataflowSettings, error) {
-	s := dataflowSettings{dataflowFlags: d, Project: project}
-	if s.JobName == "" {
-		s.JobName = jobNameFor(source)
-	}
-	if s.TempLocation == "" && s.StagingLocation != "" {
-		s.TempLocation = strings.TrimSuffix(s.StagingLocation, "/") + "/tmp"
-	}
-	if s.WorkerBinary == "" {
-		s.WorkerBinary = selfWorkerBinary()
-	}
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if project == "" {
-		bad("--project is required with --runner=dataflow")
-	}
-	if s.Region == "" {
-		bad("--region is required with --runner=dataflow")
-	}
-	if !gcsPathRE.MatchString(s.StagingLocation) {
-		bad("--staging-location %q: want gs://bucket/folder", s.StagingLocation)
-	}
-	if !gcsPathRE.MatchString(s.TempLocation) {
-		bad("--temp-location %q: want gs://bucket/folder", s.TempLocation)
-	}
-	if s.MaxWorkers < 1 {
-		bad("--max-workers %d: want at least 1 (it bounds the vendor request rate per worker)", s.MaxWorkers)
-	}
-	if !jobNameRE.MatchString(s.JobName) {
-		bad("--job-name %q: want lower case letters, digits and '-', starting with a letter, at most 63", s.JobName)
-	}
-	if s.ServiceAccount != "" && !serviceAccountRE.MatchString(s.ServiceAccount) {
-		bad("--service-account %q: want NAME@PROJECT.iam.gserviceaccount.com", s.ServiceAccount)
-	}
-	if s.DriverServiceAccount != "" && !serviceAccountRE.MatchString(s.DriverServiceAccount) {
-		bad("--driver-service-account %q: want NAME@PROJECT.iam.gserviceaccount.com", s.DriverServiceAccount)
-	}
-	if s.TokenSecret != "" {
-		if _, err := vendorapi.SecretVersionName(s.TokenSecret); err != nil {
-			bad("--token-secret: %w", err)
-		}
-	}
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Error()
-		}
-		return s, fmt.Errorf("dataflow options: %s: %w", strings.Join(msgs, "; "), errUsage)
-	}
-	return s, nil
-}
-
-// beamFlags returns the values of Beam's Dataflow runner flags for these
-// settings: all of them, so that settings applied after others in one
-// process leave nothing of the earlier ones behind. An empty value means
-// Dataflow's default.
-func (s dataflowSettings) beamFlags() map[string]string {
-	labels, _ := json.Marshal(map[string]string{"app": "settle", "job": s.JobName})
-	return map[string]string{
-		beamProject:        s.Project,
-		beamRegion:         s.Region,
-		beamStaging:        s.StagingLocation,
-		beamTemp:           s.TempLocation,
-		beamMachineType:    s.MachineType,
-		beamMaxWorkers:     strconv.Itoa(s.MaxWorkers),
-		beamNumWorkers:     strconv.Itoa(s.NumWorkers),
-		beamServiceAccount: s.ServiceAccount,
-		beamJobName:        s.JobName,
-		beamWorkerBinary:   s.WorkerBinary,
-		beamNetwork:        s.Network,
-		beamSubnetwork:     s.Subnetwork,
-		beamNoPublicIPs:    strconv.FormatBool(s.NoPublicIPs),
-		beamLabels:         string(labels),
-		beamDryRun:         strconv.FormatBool(s.DryRun),
-		beamEnvType:        "DOCKER",
-	}
-}
-
-// driver returns the settings of the driver job of a run whose inner jobs
-// have settings s: one worker, its own service account and name.
-func (s dataflowSettings) driver() dataflowSettings {
-	d := s
-	d.JobName = s.JobName + driverJobSuffix
-	d.MaxWorkers, d.NumWorkers = 1, 1
-	d.ServiceAccount = s.DriverServiceAccount
-	return d
-}
-
-// configure copies what the pipeline needs into cfg: the runner and the
-// token's secret (the workers read the token there, not from the
-// environment, which they do not share with this process).
-func (d dataflowFlags) configure(cfg *pipeline.Config) {
-	cfg.Runner = "dataflow"
-	cfg.TokenSecret = d.TokenSecret
-	cfg.Workers = d.MaxWorkers
-	// The process jobs share the fixed job name, which Dataflow keeps
-	// unique among running jobs: one at a time.
-	cfg.ProcessParallelism = 1
-}
-
-// useDataflow prepares a pipeline command for --runner=dataflow: it
-// validates the Dataflow flags, sets Beam's runner flags and fills cfg.
-// With --dry-run it translates and prints the run's jobs instead, touching
-// no back end, and reports done. With another runner it only refuses
-// --dry-run.
-func useDataflow(ctx context.Context, d dataflowFlags, project string, cfg *pipeline.Config) (done bool, err error) {
-	if cfg.Runner != "dataflow" {
-		if d.DryRun {
-			return false, fmt.Errorf("--dry-run translates Dataflow jobs: it needs --runner=dataflow: %w", errUsage)
-		}
-		return false, nil
-	}
-	s, err := d.settings(project, cfg.Source)
-	if err != nil {
-		return false, err
-	}
-	if err := setBeamFlags(s.beamFlags()); err != nil {
-		return false, err
-	}
-	d.configure(cfg)
-	if d.DryRun {
-		return true, dryRun(ctx, *cfg, s, time.Now())
-	}
-	return false, nil
-}
-
-// setBeamFlags sets flags on flag.CommandLine (the Beam runner's).
-func setBeamFlags(m map[string]string) error {
-	for name, v := range m {
-		if err := flag.CommandLine.Set(name, v); err != nil {
-			return fmt.Errorf("setting Beam flag --%s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// beamFlag returns the value of a Beam flag ("" when it is not registered).
-func beamFlag(name string) string {
-	if f := flag.CommandLine.Lookup(name); f != nil {
-		return f.Value.String()
-	}
-	return ""
-}
-
-// selfWorkerBinary returns this executable when it can run on a Dataflow
-// worker (linux/amd64, built with cgo off), else "". Beam 2.77 never uses
-// the running binary by itself: without --worker_binary it runs `go build`,
-// which needs the Go toolchain and this repository (there are neither on a
-// template launcher nor on a worker).
-func selfWorkerBinary() string {
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		return ""
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "CGO_ENABLED" && s.Value == "0" {
-			if exe, err := os.Executable(); err == nil {
-				return exe
-			}
-		}
-	}
-	return ""
-}
-
-// workerMode reports whether the process was started as a Beam worker
-// (the SDK container runs the binary with --worker=true and the harness's
-// endpoints). main must then flag.Parse() and call beam.Init(), which runs
-// the harness and exits.
-func workerMode(args []string) bool {
-	for _, a := range args {
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "worker" {
-			continue
-		}
-		if !hasValue {
-			return true
-		}
-		b, err := strconv.ParseBool(value)
-		return err == nil && b
-	}
-	return false
 }
 
 // commandFromEnv returns args with the sub-command named by SETTLE_COMMAND
@@ -406,7 +187,7 @@ func splitLaunchArgs(fs, beamFS flagLookup, args []string) (ours []string, beam 
 				value = args[i]
 			}
 			// --project and --region are both: the launch's, for the
-			// driver job, and the run's.
+			// job, and the run's.
 			if bf := beamFS.Lookup(name); bf != nil {
 				if !hasValue && isBool(bf) {
 					value = "true"
@@ -436,11 +217,12 @@ type flagLookup interface{ Lookup(name string) *flag.Flag }
 
 // cmdLaunch is what the Flex Template runs (SETTLE_COMMAND=launch): it
 // takes the `settle run` flags and writes, under a template launcher (which
-// sets --template_location), or else submits, the one driver job that runs
-// `settle run` on Dataflow. Backend and runner are always gcp and dataflow.
+// sets --template_location), or else submits, the run's one Dataflow job
+// (pipeline.Job) with a last step that logs the run's report line.
+// Backend and runner are always gcp and dataflow.
 func cmdLaunch(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
-	fs.cmd, fs.about = "launch", "The Flex Template's entry: submit (or write, under a template launcher) the driver job of one `settle run` on Dataflow. Takes the flags of settle run; --backend and --runner are always gcp and dataflow."
+	fs.cmd, fs.about = "launch", "The Flex Template's entry: submit (or write, under a template launcher) the one Dataflow job of a `settle run`. Takes the flags of settle run; --backend and --runner are always gcp and dataflow."
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
 			return fail("launch", parse(fs, []string{a}))
@@ -460,25 +242,27 @@ func cmdLaunch(ctx context.Context, args []string) int {
 	if r.sim.on {
 		return fail("launch", fmt.Errorf("--simulate runs on this machine only; use `settle run --simulate`: %w", errUsage))
 	}
-	job, err := r.launchJob(ctx)
+	cfg, s, err := r.launchJob(ctx)
 	if err != nil {
 		return fail("launch", err)
 	}
-	p, s := beam.NewPipelineWithRoot()
-	beam.ParDo0(s.Scope("settle.Drive"), job, beam.Impulse(s))
+	spec := pipeline.NewJobSpec(cfg, pipeline.KindRun, time.Time{}, time.Time{}, time.Now())
+	p, res := pipeline.JobPipeline(spec)
+	beam.ParDo0(p.Root().Scope("settle.Report"), &reportFn{Config: cfg}, res)
 	if _, err := beam.Run(ctx, "dataflow", p); err != nil {
-		return fail("launch", fmt.Errorf("launching the driver job: %w", err))
+		return fail("launch", fmt.Errorf("launching the run's job: %w", err))
 	}
 	if tl := beamFlag(beamTemplate); tl != "" {
-		log.Info("driver job written for the template launcher", "template_location", tl, "job_name", job.Dataflow.JobName+driverJobSuffix)
+		log.Info("run job written for the template launcher", "template_location", tl, "job_name", s.JobName, "run_id", spec.RunID)
 	}
 	return exitOK
 }
 
-// launchJob resolves the run's configuration and the inner jobs' Dataflow
-// settings into the driver DoFn, and sets the driver job's own Beam flags
-// unless a template launcher set them.
-func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
+// launchJob resolves the run's configuration and its job's Dataflow
+// settings, and sets Beam's flags to them: the run's flags decide the
+// job's name, service account and workers, also under a template launcher
+// (whose environment only supplies what they leave unset).
+func (r *runFlags) launchJob(ctx context.Context) (pipeline.Config, dataflowSettings, error) {
 	r.backend.backend, r.dataflow.Runner = "gcp", "dataflow"
 	if r.backend.project == "" {
 		r.backend.project = gcpopts.GetProjectFromFlagOrEnvironment(ctx)
@@ -493,243 +277,27 @@ func (r *runFlags) launchJob(ctx context.Context) (*driveRunFn, error) {
 	if d.TempLocation == "" {
 		d.TempLocation = beamFlag(beamTemp)
 	}
+	if d.WorkerBinary == "" {
+		d.WorkerBinary = beamFlag(beamWorkerBinary)
+	}
 	cfg, err := r.config()
 	if err != nil {
-		return nil, err
+		return cfg, dataflowSettings{}, err
 	}
 	cfg.From, cfg.To = r.from, r.to
 	d.configure(&cfg)
-	inner, err := d.settings(r.backend.project, cfg.Source)
+	s, err := d.settings(r.backend.project, cfg.Source)
 	if err != nil {
-		return nil, err
+		return cfg, s, err
 	}
-	inner.DryRun = false // the driver's inner jobs; --dry-run applies to the driver job
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", err, errUsage)
+		return cfg, s, fmt.Errorf("%w: %w", err, errUsage)
 	}
-	if cfg.VendorURL == "" || inner.TokenSecret == "" || inner.ServiceAccount == "" {
-		return nil, fmt.Errorf("--vendor-url, --token-secret and --service-account are required: %w", errUsage)
+	if cfg.VendorURL == "" || s.TokenSecret == "" || s.ServiceAccount == "" {
+		return cfg, s, fmt.Errorf("--vendor-url, --token-secret and --service-account are required: %w", errUsage)
 	}
-	driverName := inner.driver().JobName
-	if beamFlag(beamTemplate) != "" {
-		// A template launch: the environment set the driver's options; the
-		// launch's job name is the driver's and must not be the inner jobs'.
-		if jn := beamFlag(beamJobName); jn != "" && jn == inner.JobName {
-			return nil, fmt.Errorf("the launch's job name %q is --job-name, the inner jobs' name: name the launch %s: %w", jn, driverName, errUsage)
-		}
-		if beamFlag(beamWorkerBinary) == "" && inner.WorkerBinary != "" {
-			if err := setBeamFlags(map[string]string{beamWorkerBinary: inner.WorkerBinary}); err != nil {
-				return nil, err
-			}
-		}
-		if r.dataflow.DryRun {
-			if err := setBeamFlags(map[string]string{beamDryRun: "true"}); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		driver := inner.driver()
-		driver.DryRun = r.dataflow.DryRun
-		if err := setBeamFlags(driver.beamFlags()); err != nil {
-			return nil, err
-		}
+	if s.NumWorkers == 0 {
+		s.NumWorkers = 1 // autoscaling grows it to --max-workers
 	}
-	return &driveRunFn{Config: cfg, Dataflow: inner}, nil
-}
-
-// driveRunFn runs one `settle run` on a Dataflow worker: the driver job's
-// only DoFn, applied to a single impulse.
-//
-// It sets Beam's Dataflow flags of the worker process for the inner jobs
-// (this worker's own binary is their worker binary; with another runner,
-// as in tests, it leaves them alone), runs pipeline.Run,
-// and logs one runReportTag line with the outcome, the source's parked
-// windows and the watermark's age. A run that failed returns its error:
-// Dataflow retries the bundle (a rerun is always safe) and then fails the
-// job. A run that reached a verdict (promoted, held, needs attention) and a
-// run refused because another holds the lease return nil.
-type driveRunFn struct {
-	Config   pipeline.Config  `json:"config"`
-	Dataflow dataflowSettings `json:"dataflow"`
-
-	// logReport writes the report line; nil means Beam's log (tests
-	// capture it here: a runner may replace Beam's logger mid-run).
-	logReport func(ctx context.Context, line string)
-}
-
-var (
-	runsDone   = beam.NewCounter("settle", "runs")
-	runsFailed = beam.NewCounter("settle", "runs_failed")
-	runsHeld   = beam.NewCounter("settle", "runs_held")
-	leaseHeld  = beam.NewCounter("settle", "runs_lease_held")
-)
-
-// ProcessElement runs the run.
-func (fn *driveRunFn) ProcessElement(ctx context.Context, _ []byte) error {
-	if fn.Config.Runner == "dataflow" {
-		s := fn.Dataflow
-		if exe, err := os.Executable(); err == nil {
-			s.WorkerBinary = exe
-		}
-		if err := setBeamFlags(s.beamFlags()); err != nil {
-			return err
-		}
-	}
-	logger := slog.New(beamLogHandler{level: slog.LevelInfo})
-	var sum pipeline.Summary
-	var err error
-	switch fn.Config.Source {
-	case pipeline.WebhookSource: // the hourly processing of pushed events
-		sum, err = pipeline.RunWebhook(ctx, fn.Config, pipeline.Options{Logger: logger})
-	case pipeline.SweepSource: // the reconciliation pull at 5 req/s
-		sum, _, err = pipeline.Sweep(ctx, fn.Config, pipeline.Options{Logger: logger}, pipeline.SweepSpan)
-	default:
-		sum, err = pipeline.Run(ctx, fn.Config, pipeline.Options{Logger: logger})
-	}
-	rep := fn.report(ctx, sum, err, time.Now())
-	if fn.logReport == nil {
-		fn.logReport = func(ctx context.Context, line string) { beamlog.Info(ctx, line) }
-	}
-	fn.logReport(ctx, rep)
-	var held *cursorstore.LeaseHeldError
-	switch {
-	case errors.As(err, &held):
-		leaseHeld.Inc(ctx, 1)
-		return nil
-	case err != nil:
-		runsFailed.Inc(ctx, 1)
-		return fmt.Errorf("settle run of %s: %w", fn.Config.Source, err)
-	}
-	runsDone.Inc(ctx, 1)
-	if sum.Held {
-		runsHeld.Inc(ctx, 1)
-	}
-	return nil
-}
-
-// report returns the run's report line. Reading the watermark and the
-// parked windows is best effort: a failure shows as -1.
-func (fn *driveRunFn) report(ctx context.Context, sum pipeline.Summary, runErr error, now time.Time) string {
-	outcome := sum.Outcome
-	var held *cursorstore.LeaseHeldError
-	switch {
-	case errors.As(runErr, &held):
-		outcome = "lease_held"
-	case runErr != nil || outcome == "":
-		outcome = "failed"
-	}
-	parked, age := int64(-1), int64(-1)
-	if cursors, err := cursorstore.Open(ctx, fn.Config.CursorStore); err == nil {
-		if wm, _, err := cursorstore.LoadWatermark(ctx, cursors, fn.Config.Source); err == nil {
-			age = int64(now.Sub(wm) / time.Second)
-		}
-		if p, err := pipeline.ParkedWindows(ctx, fn.Config, cursors); err == nil {
-			parked = int64(len(p))
-		}
-		cursors.Close()
-	}
-	return formatReport(fn.Config.Source, sum.RunID, outcome, sum.Held, parked, age, sum.Promoted)
-}
-
-// formatReport is the driver's report line, matched by the log-based
-// metrics of launcher/deploy/terraform/monitoring.tf.
-func formatReport(source, runID, outcome string, held bool, parked, watermarkAge, promoted int64) string {
-	h := 0
-	if held {
-		h = 1
-	}
-	return fmt.Sprintf("%s source=%s run_id=%s outcome=%s held=%d parked_windows=%d watermark_age_seconds=%d promoted=%d",
-		runReportTag, source, runID, outcome, h, parked, watermarkAge, promoted)
-}
-
-// beamLogHandler is a slog.Handler writing through Beam's logger, so a
-// run's log lines on a Dataflow worker reach Cloud Logging with the step.
-type beamLogHandler struct {
-	level slog.Level
-	attrs string
-}
-
-func (h beamLogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h beamLogHandler) Handle(ctx context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	b.WriteString(h.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	})
-	sev := beamlog.SevInfo
-	switch {
-	case r.Level >= slog.LevelError:
-		sev = beamlog.SevError
-	case r.Level >= slog.LevelWarn:
-		sev = beamlog.SevWarn
-	case r.Level < slog.LevelInfo:
-		sev = beamlog.SevDebug
-	}
-	beamlog.Output(ctx, sev, 1, b.String())
-	return nil
-}
-
-func (h beamLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	for _, a := range as {
-		h.attrs += fmt.Sprintf(" %s=%v", a.Key, a.Value)
-	}
-	return h
-}
-
-func (h beamLogHandler) WithGroup(string) slog.Handler { return h }
-
-// dryRunPipelines builds the Dataflow jobs of a run of cfg without touching
-// a back end, for --dry-run: the ingest job over [from, to) (an hour before
-// now when unset), a process job over a page of each window, and the
-// driver job. The ingest and process jobs are built as pipeline.Run builds
-// them.
-func dryRunPipelines(cfg pipeline.Config, s dataflowSettings, now time.Time) map[string]*beam.Pipeline {
-	from, to := cfg.From, cfg.To
-	if to.IsZero() {
-		to = now.Add(-cfg.VisibilityLag).UTC().Truncate(time.Hour)
-	}
-	if from.IsZero() {
-		from = to.Add(-cfg.Window)
-	}
-	epoch := vendorapi.FormatTime(from) + "_" + vendorapi.FormatTime(to)
-	var tasks []vendorapi.Task
-	var objects []string
-	for i, w := range pipeline.Windows(from, to, cfg.Window) {
-		tasks = append(tasks, vendorapi.NewTask(cfg.Source, vendorapi.Window{Start: w[0], End: w[1]}, epoch))
-		objects = append(objects, fmt.Sprintf("pages/%s/date=%s/window=dry-run-%d/page-00001-0000000000000000.json.gz", cfg.Source, w[0].Format(time.DateOnly), i))
-	}
-	ingest := pipeline.IngestPipeline(cfg, tasks)
-	process := pipeline.ProcessPipeline(cfg, "dry-run", strings.TrimSuffix(cfg.Staging, "/")+"/dry-run/chunk-0000", now, objects)
-
-	driver, ds := beam.NewPipelineWithRoot()
-	beam.ParDo0(ds.Scope("settle.Drive"), &driveRunFn{Config: cfg, Dataflow: s}, beam.Impulse(ds))
-	return map[string]*beam.Pipeline{"ingest": ingest, "process": process, "driver": driver}
-}
-
-// dryRun translates the run's jobs with Beam's --dry_run (apply must have
-// set it) and prints them; nothing is submitted and no back end is opened.
-func dryRun(ctx context.Context, cfg pipeline.Config, s dataflowSettings, now time.Time) error {
-	if beamFlag(beamDryRun) != "true" {
-		return fmt.Errorf("dry run without Beam's --dry_run: refusing to submit")
-	}
-	jobs := dryRunPipelines(cfg, s, now)
-	for _, name := range []string{"ingest", "process", "driver"} {
-		if name == "driver" {
-			driver := s.driver()
-			driver.DryRun = true
-			if err := setBeamFlags(driver.beamFlags()); err != nil {
-				return err
-			}
-		}
-		if err := printDryRunJob(os.Stdout, name, beamFlag(beamJobName), jobs[name]); err != nil {
-			return err
-		}
-		if _, err := beam.Run(ctx, "dataflow", jobs[name]); err != nil {
-			return fmt.Errorf("translating the %s job: %w", name, err)
-		}
-	}
-	return nil
+	return cfg, s, setBeamFlags(s.beamFlags())
 }

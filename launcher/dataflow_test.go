@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/marketplace/settle/pipeline"
 
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 )
@@ -100,25 +101,6 @@ func TestDataflowSettings(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestDriverSettings(t *testing.T) {
-	d := validDataflowFlags()
-	d.DriverServiceAccount = "settle-driver@p.iam.gserviceaccount.com"
-	s, err := d.settings("p", "settlements")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := s.driver().beamFlags()
-	want := map[string]string{beamJobName: "settle-settlements-driver", beamMaxWorkers: "1", beamNumWorkers: "1", beamServiceAccount: d.DriverServiceAccount}
-	for name, w := range want {
-		if got[name] != w {
-			t.Errorf("driver's --%s = %q, want %q", name, got[name], w)
-		}
-	}
-	if s.JobName == s.driver().JobName {
-		t.Errorf("driver and inner jobs share the name %q: Dataflow would refuse the inner jobs while the driver runs", s.JobName)
 	}
 }
 
@@ -219,7 +201,7 @@ func TestBeamLogHandler(t *testing.T) {
 	logs := &captureLog{}
 	beamlog.SetLogger(logs)
 	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
-	l := slog.New(beamLogHandler{level: slog.LevelInfo}).With("run_id", "r1")
+	l := slog.New(pipeline.BeamLogHandler{Level: slog.LevelInfo}).With("run_id", "r1")
 	l.Debug("hidden")
 	l.InfoContext(context.Background(), "run finished", "outcome", "promoted")
 	if diff := cmp.Diff([]string{"run finished run_id=r1 outcome=promoted"}, logs.take()); diff != "" {

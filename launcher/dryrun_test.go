@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -74,68 +75,72 @@ func offlineGCS(t *testing.T, bucket string) {
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/settle-dry-run-test.json")
 }
 
-// TestDryRunTranslatesEveryJobAsBatch runs Beam's Dataflow runner with
-// --dry_run over the ingest, process and driver jobs of a run, offline:
-// each must translate into a batch job (a ProcessContinuation anywhere
-// would make one streaming), and the graphs must hold the splittable DoFn
-// of the ingest and the CombinePerKey of the dedup.
-func TestDryRunTranslatesEveryJobAsBatch(t *testing.T) {
+// TestDryRunTranslatesOneBatchJob runs Beam's Dataflow runner with
+// --dry_run, offline, over a run, a replay and a replay of 21 days: each is
+// one job, printed whatever the log level, of type JOB_TYPE_BATCH (a
+// ProcessContinuation anywhere would make it streaming), whose graph holds
+// every stage: the lease, the splittable DoFn of the ingest, the
+// CombinePerKey of the dedup and the landing.
+func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 	beam.Init()
 	keepBeamFlags(t)
 	offlineGCS(t, "settle-test-dataflow")
-	logs := &captureLog{}
-	beamlog.SetLogger(logs)
-	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	var out strings.Builder
+	var models []string
+	dryRunOut, dryRunModel = &out, func(m string) { models = append(models, m) }
+	t.Cleanup(func() { dryRunOut, dryRunModel = os.Stdout, nil })
 
 	d := dataflowFlags{
-		Region:               "europe-west1",
-		StagingLocation:      "gs://settle-test-dataflow/staging",
-		MaxWorkers:           4,
-		ServiceAccount:       "settle-worker@settle-test.iam.gserviceaccount.com",
-		DriverServiceAccount: "settle-driver@settle-test.iam.gserviceaccount.com",
-		TokenSecret:          "projects/settle-test/secrets/vendor-token",
-		WorkerBinary:         "/nonexistent/worker", // a dry run stages nothing
-		DryRun:               true,
+		Region:          "europe-west1",
+		StagingLocation: "gs://settle-test-dataflow/staging",
+		MaxWorkers:      4,
+		ServiceAccount:  "settle-worker@settle-test.iam.gserviceaccount.com",
+		TokenSecret:     "projects/settle-test/secrets/vendor-token",
+		WorkerBinary:    "/nonexistent/worker", // a dry run stages nothing
+		DryRun:          true,
 	}
-	cfg := pipeline.DefaultConfig(t.TempDir())
-	cfg.Runner = "dataflow"
-	cfg.VendorURL = "https://api.vendor.example"
-	cfg.RawZone = "gs://settle-test-raw/raw"
-	cfg.Staging = "gs://settle-test-raw/staging"
-	cfg.CursorStore = "firestore://settle-test/settle-cursors"
-	cfg.Warehouse = "bigquery://settle-test/settlements"
-	cfg.From = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	cfg.To = time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		job  dryRunSpec
+	}{
+		{"a scheduled run", dryRunSpec{Kind: pipeline.KindRun}},
+		{"a replay of a day", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(24 * time.Hour)}},
+		{"a replay of 21 days", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(21 * 24 * time.Hour)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out.Reset()
+			models = nil
+			cfg := pipeline.DefaultConfig(t.TempDir())
+			cfg.Runner = "dataflow"
+			cfg.VendorURL = "https://api.vendor.example"
+			cfg.RawZone = "gs://settle-test-raw/raw"
+			cfg.Staging = "gs://settle-test-raw/staging"
+			cfg.CursorStore = "firestore://settle-test/settle-cursors"
+			cfg.Warehouse = "bigquery://settle-test/settlements"
+			cfg.From = day
+			cfg.To = day.Add(3 * time.Hour)
 
-	done, err := useDataflow(t.Context(), d, "settle-test", &cfg)
-	if err != nil {
-		t.Fatalf("useDataflow with --dry-run: %v", err)
-	}
-	if !done {
-		t.Fatalf("useDataflow with --dry-run = not done, want the jobs translated and the run skipped")
-	}
-	if cfg.TokenSecret != d.TokenSecret {
-		t.Errorf("cfg.TokenSecret = %q, want %q", cfg.TokenSecret, d.TokenSecret)
-	}
-
-	// dryRun translated ingest, process, driver in this order; split the
-	// log at each "Dry-run: not submitting job!".
-	var jobs [][]string
-	for _, m := range logs.take() {
-		if strings.HasPrefix(m, "Dry-run: not submitting job") {
-			jobs = append(jobs, nil)
-			continue
-		}
-		if len(jobs) > 0 {
-			jobs[len(jobs)-1] = append(jobs[len(jobs)-1], m)
-		}
-	}
-	names := []string{"ingest", "process", "driver"}
-	if len(jobs) != len(names) {
-		t.Fatalf("dry run translated %d jobs, want %d (%v)", len(jobs), len(names), names)
-	}
-	for i, name := range names {
-		t.Run(name, func(t *testing.T) {
+			done, err := useDataflow(t.Context(), d, "settle-test", &cfg, tt.job)
+			if err != nil {
+				t.Fatalf("useDataflow with --dry-run: %v", err)
+			}
+			if !done {
+				t.Fatalf("useDataflow with --dry-run = not done, want the job translated and the run skipped")
+			}
+			if cfg.TokenSecret != d.TokenSecret {
+				t.Errorf("cfg.TokenSecret = %q, want %q", cfg.TokenSecret, d.TokenSecret)
+			}
+			var jobs []string
+			for _, line := range strings.Split(out.String(), "\n") {
+				if strings.HasPrefix(line, "{") {
+					jobs = append(jobs, line)
+				}
+			}
+			if len(jobs) != 1 || len(models) != 1 {
+				t.Fatalf("dry run printed %d jobs (%d models), want 1:\n%s", len(jobs), len(models), out.String())
+			}
 			var job struct {
 				Name        string `json:"name"`
 				Type        string `json:"type"`
@@ -143,58 +148,36 @@ func TestDryRunTranslatesEveryJobAsBatch(t *testing.T) {
 				Environment struct {
 					ServiceAccountEmail string `json:"serviceAccountEmail"`
 					WorkerPools         []struct {
-						NumWorkers          int `json:"numWorkers"`
 						AutoscalingSettings struct {
 							MaxNumWorkers int `json:"maxNumWorkers"`
 						} `json:"autoscalingSettings"`
 					} `json:"workerPools"`
 				} `json:"environment"`
 			}
-			var model string
-			for _, m := range jobs[i] {
-				if strings.HasPrefix(m, "{") {
-					if err := json.Unmarshal([]byte(m), &job); err != nil {
-						t.Fatalf("job JSON: %v", err)
-					}
-				} else if strings.Contains(m, "components:") {
-					model = m
-				}
+			if err := json.Unmarshal([]byte(jobs[0]), &job); err != nil {
+				t.Fatalf("job JSON: %v", err)
 			}
 			if job.Type != "JOB_TYPE_BATCH" {
 				t.Errorf("job type = %q, want JOB_TYPE_BATCH", job.Type)
 			}
-			wantName, wantSA, wantMax := "settle-settlements", d.ServiceAccount, d.MaxWorkers
-			if name == "driver" {
-				wantName, wantSA, wantMax = "settle-settlements-driver", d.DriverServiceAccount, 1
+			if job.Name != "settle-settlements" || job.ProjectID != "settle-test" {
+				t.Errorf("job name, project = %q, %q; want settle-settlements, settle-test", job.Name, job.ProjectID)
 			}
-			if job.Name != wantName || job.ProjectID != "settle-test" {
-				t.Errorf("job name, project = %q, %q; want %q, settle-test", job.Name, job.ProjectID, wantName)
+			if got := job.Environment.ServiceAccountEmail; got != d.ServiceAccount {
+				t.Errorf("service account = %q, want %q", got, d.ServiceAccount)
 			}
-			if got := job.Environment.ServiceAccountEmail; got != wantSA {
-				t.Errorf("service account = %q, want %q", got, wantSA)
+			if len(job.Environment.WorkerPools) != 1 || job.Environment.WorkerPools[0].AutoscalingSettings.MaxNumWorkers != d.MaxWorkers {
+				t.Errorf("worker pools = %+v, want one with at most %d workers", job.Environment.WorkerPools, d.MaxWorkers)
 			}
-			if len(job.Environment.WorkerPools) != 1 || job.Environment.WorkerPools[0].AutoscalingSettings.MaxNumWorkers != wantMax {
-				t.Errorf("worker pools = %+v, want one with at most %d workers", job.Environment.WorkerPools, wantMax)
-			}
-			if model == "" {
-				t.Fatalf("no pipeline model in the dry run's log")
-			}
-			var want []string
-			switch name {
-			case "ingest":
-				want = []string{"beam:requirement:pardo:splittable_dofn:v1", "vendorapi.readPagesFn", "vendorapi.ReadPages"}
-			case "process":
-				want = []string{"beam:transform:combine_per_key:v1", "pipeline.Process"}
-			case "driver":
-				want = []string{"driveRunFn", "settle.Drive", "beam:transform:impulse:v1"}
-			}
-			for _, w := range want {
+			model := withDecodedPayloads(models[0])
+			for _, w := range []string{"pipeline.Job", "planFn", "beam:requirement:pardo:splittable_dofn:v1", "vendorapi.readPagesFn",
+				"objectsFn", "beam:transform:combine_per_key:v1", "pipeline.Process", "landFn"} {
 				if !strings.Contains(model, w) {
-					t.Errorf("the %s job's graph lacks %q", name, w)
+					t.Errorf("the job's graph lacks %q", w)
 				}
 			}
-			if strings.Contains(model, "beam:requirement:pardo:splittable_dofn") != (name == "ingest") {
-				t.Errorf("the %s job's graph has a splittable DoFn: %v, want %v", name, !(name == "ingest"), name == "ingest")
+			if tt.job.Kind == pipeline.KindReplay && !strings.Contains(model, tt.job.To.Format("2006")) {
+				t.Errorf("the replay job does not carry its range")
 			}
 		})
 	}
@@ -202,21 +185,22 @@ func TestDryRunTranslatesEveryJobAsBatch(t *testing.T) {
 
 func TestDryRunNeedsTheDataflowRunner(t *testing.T) {
 	cfg := pipeline.DefaultConfig(t.TempDir())
-	_, err := useDataflow(t.Context(), dataflowFlags{DryRun: true}, "p", &cfg)
+	_, err := useDataflow(t.Context(), dataflowFlags{DryRun: true}, "p", &cfg, dryRunSpec{Kind: pipeline.KindRun})
 	if err == nil || !strings.Contains(err.Error(), "--runner=dataflow") {
 		t.Errorf("useDataflow(--dry-run, runner %s) = %v, want a usage error naming --runner=dataflow", cfg.Runner, err)
 	}
-	if done, err := useDataflow(t.Context(), dataflowFlags{}, "p", &cfg); done || err != nil {
+	if done, err := useDataflow(t.Context(), dataflowFlags{}, "p", &cfg, dryRunSpec{Kind: pipeline.KindRun}); done || err != nil {
 		t.Errorf("useDataflow(runner %s) = %v, %v; want nothing done", cfg.Runner, done, err)
 	}
 }
 
-// TestLaunchWritesOneDriverJob runs `settle launch` with --dry-run, as a
+// TestLaunchWritesTheRunsOneJob runs `settle launch` with --dry-run, as a
 // workstation does and as the Flex Template launcher does (its Beam flags
-// beside the template parameters): each time one batch driver job, named
-// and configured for the driver, carrying the inner jobs' settings and the
+// beside the template parameters): each time the run's one batch job,
+// named and configured by the run's flags (the launch environment's
+// driver-era name, account and single worker do not win), carrying the
 // token's secret name, never a token.
-func TestLaunchWritesOneDriverJob(t *testing.T) {
+func TestLaunchWritesTheRunsOneJob(t *testing.T) {
 	beam.Init()
 	keepBeamFlags(t)
 	offlineGCS(t, "acme-settle-dataflow")
@@ -246,7 +230,7 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 			name: "from a workstation the driver gets --driver-service-account and one worker",
 			args: append([]string{"--project=acme", "--region=europe-west1",
 				"--driver-service-account=settle-driver@acme.iam.gserviceaccount.com", "--worker-binary=/nonexistent/worker"}, params...),
-			wantSA: "settle-driver@acme.iam.gserviceaccount.com", wantName: "settle-settlements-driver",
+			wantSA: "settle-worker@acme.iam.gserviceaccount.com", wantName: "settle-settlements",
 		},
 		{
 			name: "under the template launcher the launch environment configures the driver",
@@ -255,7 +239,7 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 				"--template_location=gs://acme-settle-dataflow/staging/template_launches/1/job_object",
 				"--service_account_email=settle-driver@acme.iam.gserviceaccount.com", "--max_num_workers=1",
 				"--job_name=settle-settlements-driver", "--worker_binary=/template/settle"}, params...),
-			wantSA: "settle-driver@acme.iam.gserviceaccount.com", wantName: "settle-settlements-driver",
+			wantSA: "settle-worker@acme.iam.gserviceaccount.com", wantName: "settle-settlements",
 		},
 	}
 	for _, tt := range tests {
@@ -279,21 +263,21 @@ func TestLaunchWritesOneDriverJob(t *testing.T) {
 				}
 			}
 			if len(jobs) != 1 {
-				t.Fatalf("settle launch translated %d jobs, want 1 driver job", len(jobs))
+				t.Fatalf("settle launch translated %d jobs, want the run's one job", len(jobs))
 			}
 			env, _ := jobs[0]["environment"].(map[string]any)
 			if jobs[0]["type"] != "JOB_TYPE_BATCH" || jobs[0]["name"] != tt.wantName || env["serviceAccountEmail"] != tt.wantSA {
-				t.Errorf("driver job type, name, account = %v, %v, %v; want JOB_TYPE_BATCH, %s, %s",
+				t.Errorf("job type, name, account = %v, %v, %v; want JOB_TYPE_BATCH, %s, %s",
 					jobs[0]["type"], jobs[0]["name"], env["serviceAccountEmail"], tt.wantName, tt.wantSA)
 			}
 			model = withDecodedPayloads(model)
-			for _, want := range []string{"driveRunFn", "settle-worker@acme.iam.gserviceaccount.com", "projects/acme/secrets/settle-settlements-vendor-token", "gs://acme-settle-raw/raw", "firestore://acme/settle-cursors", "bigquery://acme/settlements"} {
+			for _, want := range []string{"planFn", "landFn", "reportFn", "readPagesFn", "projects/acme/secrets/settle-settlements-vendor-token", "gs://acme-settle-raw/raw", "firestore://acme/settle-cursors", "bigquery://acme/settlements"} {
 				if !strings.Contains(model, want) {
-					t.Errorf("the driver's serialised run lacks %q", want)
+					t.Errorf("the job's serialised run lacks %q", want)
 				}
 			}
 			if strings.Contains(model, "tok_live_must_not_travel") {
-				t.Errorf("the driver job's graph carries the vendor token")
+				t.Errorf("the job's graph carries the vendor token")
 			}
 		})
 	}
@@ -318,21 +302,4 @@ func withDecodedPayloads(model string) string {
 		}
 	}
 	return b.String()
-}
-
-func TestLaunchRefusesTheInnerJobNameForTheLaunch(t *testing.T) {
-	keepBeamFlags(t)
-	fs, r := newRunFlagSet()
-	if err := fs.Parse([]string{"--project=acme", "--region=europe-west1", "--vendor-url=https://api.vendor.example",
-		"--token-secret=projects/acme/secrets/t", "--raw-bucket=acme-settle-raw",
-		"--service-account=settle-worker@acme.iam.gserviceaccount.com", "--staging-location=gs://acme-settle-dataflow/staging"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := setBeamFlags(map[string]string{beamTemplate: "gs://acme-settle-dataflow/x/job_object", beamJobName: "settle-settlements"}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := r.launchJob(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "settle-settlements-driver") {
-		t.Errorf("launchJob with the launch named like the inner jobs = %v, want an error naming settle-settlements-driver", err)
-	}
 }

@@ -56,7 +56,7 @@ Usage:
   settle vendorsim   [flags]   serve the vendor simulator
   settle sweep       [--span 6h] [flags]   pull the last hours at 5 req/s, land what the webhooks missed, record the webhook lag
   settle webhook serve [--addr :8080] [flags]   receive the vendor's pushed events into the raw zone ($VENDOR_WEBHOOK_SECRET)
-  settle launch      [flags]   the Flex Template's entry: submit the driver job of one run on Dataflow
+  settle launch      [flags]   the Flex Template's entry: submit the run's one Dataflow job
 
 Run 'settle help <command>' (or 'settle <command> -h') for its flags. The vendor token is read from the
 environment variable VENDOR_API_TOKEN and never printed.

@@ -18,8 +18,15 @@ import (
 // WorkerRate).
 func IngestPipeline(cfg Config, tasks []vendorapi.Task) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	rate, burst := WorkerRate(cfg.Rate, cfg.Burst, cfg.Workers, len(tasks))
-	vendorapi.ReadPages(s, vendorapi.ReadConfig{
+	vendorapi.ReadPages(s, readConfig(cfg, len(tasks)), beam.Reshuffle(s, beam.CreateList(s, tasks)))
+	return p
+}
+
+// readConfig is the configuration of vendorapi.ReadPages over a number of
+// windows, with each process's share of the vendor's rate limit.
+func readConfig(cfg Config, windows int) vendorapi.ReadConfig {
+	rate, burst := WorkerRate(cfg.Rate, cfg.Burst, cfg.Workers, windows)
+	return vendorapi.ReadConfig{
 		VendorURL:      cfg.VendorURL,
 		TokenEnv:       cfg.TokenEnv,
 		TokenSecret:    cfg.TokenSecret,
@@ -32,8 +39,7 @@ func IngestPipeline(cfg Config, tasks []vendorapi.Task) *beam.Pipeline {
 		RetryBudget:    cfg.RetryBudget,
 		MaxAttempts:    cfg.MaxAttempts,
 		RequestTimeout: 30 * time.Second,
-	}, beam.Reshuffle(s, beam.CreateList(s, tasks)))
-	return p
+	}
 }
 
 // ingest runs the ingest pipeline over tasks and fills the fetch side of

@@ -78,7 +78,14 @@ func processAndLand(ctx context.Context, cfg Config, opts Options, b *backends, 
 		return err
 	}
 	opts.Logger.Info("phase finished", logKeyPhase, "process", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
-	t0 = opts.Now()
+	return landFiles(ctx, cfg, opts, b, sum, files, volumeGate)
+}
+
+// landFiles stages the load files of a run, applies the volume gate and
+// promotes. Every step is idempotent (Stage replaces the run's staged
+// rows, promoting twice changes nothing), so it may run again.
+func landFiles(ctx context.Context, cfg Config, opts Options, b *backends, sum *Summary, files []StagedFile, volumeGate bool) error {
+	t0 := opts.Now()
 	defer func() {
 		opts.Logger.Info("phase finished", logKeyPhase, "land", logKeyTook, opts.Now().Sub(t0), logKeyRun, sum.RunID)
 	}()

@@ -105,8 +105,15 @@ func (c ProcessConfig) quarantinedAt() time.Time { return time.Unix(0, c.Quarant
 // row rules on the winning records only. Every file name is derived from its raw object, so a retried bundle
 // rewrites the same file with the same rows.
 func Process(s beam.Scope, cfg ProcessConfig, objects []string) beam.PCollection {
+	return ProcessNames(s, cfg, beam.CreateList(s, objects))
+}
+
+// ProcessNames is Process over a PCollection<string> of raw object names,
+// known only when the pipeline runs (the one-job shape lists them after
+// its ingest stage).
+func ProcessNames(s beam.Scope, cfg ProcessConfig, objects beam.PCollection) beam.PCollection {
 	s = s.Scope("pipeline.Process")
-	names := beam.Reshuffle(s, beam.CreateList(s, objects))
+	names := beam.Reshuffle(s, objects)
 	cands, unkeyed := beam.ParDo2(s, &keysFn{Config: cfg}, names)
 	latest := dedup.LatestByShard(s, cands)
 	refs := beam.ParDo(s, &winnerRefFn{}, latest)

@@ -74,7 +74,14 @@ func newRunID(now time.Time) string {
 // and (unless the volume is out of band) promote, move the watermark, and
 // record the run. The returned error is nil whenever the run reached a
 // verdict; Summary.Outcome says which.
+//
+// On Dataflow the run is one job (RunJob); elsewhere (prism) it is an
+// ingest pipeline and process pipelines of cfg.ChunkWindows windows each,
+// which bound what prism holds in memory.
 func Run(ctx context.Context, cfg Config, opts Options) (Summary, error) {
+	if cfg.Runner == "dataflow" {
+		return RunJob(ctx, cfg, opts, KindRun, time.Time{}, time.Time{})
+	}
 	opts = opts.withDefaults()
 	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindRun, func(b *backends, now time.Time) (time.Time, time.Time, error) {
 		return Range(ctx, cfg, b.cursors, now)
@@ -135,7 +142,13 @@ func Redrive(ctx context.Context, cfg Config, opts Options) (Summary, error) {
 // already right changes nothing. A raw zone that does not hold what
 // ingestion landed fails it with a *DamagedRawZoneError before anything is
 // processed.
+//
+// On Dataflow a replay of any range is one job (RunJob) whose workers
+// share the objects; elsewhere it runs in chunks of cfg.ChunkWindows.
 func Replay(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
+	if cfg.Runner == "dataflow" {
+		return RunJob(ctx, cfg, opts, KindReplay, from, to)
+	}
 	opts = opts.withDefaults()
 	if !from.Before(to) {
 		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)

@@ -60,6 +60,9 @@ type Warehouse struct {
 	project  string
 	dataset  string
 	location string
+	// maxURIs is the most source URIs per load job (MaxSourceURIs; tests
+	// lower it).
+	maxURIs int
 }
 
 var datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
@@ -96,7 +99,7 @@ func Open(ctx context.Context, project, dataset, location string, opts ...option
 		return nil, fmt.Errorf("opening bigquery warehouse %s.%s: %w", project, dataset, err)
 	}
 	client.Location = location
-	w := &Warehouse{client: client, project: project, dataset: dataset, location: location}
+	w := &Warehouse{client: client, project: project, dataset: dataset, location: location, maxURIs: MaxSourceURIs}
 	if err := w.createTables(ctx); err != nil {
 		return nil, errors.Join(err, client.Close())
 	}

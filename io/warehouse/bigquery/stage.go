@@ -42,10 +42,12 @@ func runKey(runID string) string {
 // a kind without files has its staging table dropped. Staging tables expire
 // after 14 days if never promoted.
 //
-// Each load job's id is derived from the run, the table and a hash of the
-// file list; a job with that id still running is waited for instead of
-// being submitted twice, and a finished one is followed by the next id in
-// the sequence (…_2, …_3).
+// A table's files are loaded in parts of at most MaxSourceURIs (BigQuery's
+// per-job limit), the first truncating, the rest appending. Each part's job
+// id is derived from the run, the table, the part's index and a hash of its
+// files; a job with that id still running is waited for before anything is
+// submitted, and a finished one is followed by the next id in the sequence
+// (…_2, …_3).
 //
 // After loading, the staged rows are checked: a money value NUMERIC cannot
 // hold without rounding, or a row without vendor_txn_id, updated_at or
@@ -95,6 +97,53 @@ func (w *Warehouse) stage(ctx context.Context, b warehouse.Batch, key string) (w
 	return st, nil
 }
 
+// MaxSourceURIs is the most source URIs BigQuery accepts in one load job.
+const MaxSourceURIs = 10000
+
+// loadPart is one load job of a staging table: its files and its job id
+// base (the id of its first attempt).
+type loadPart struct {
+	Files []string
+	JobID string
+}
+
+// loadParts cuts files, in order, into parts of at most max URIs and names
+// each part's job from the staging table (which holds the run key), the
+// part's index and a hash of its files: the same batch staged again gets
+// the same ids, part by part.
+func loadParts(table string, files []string, max int) []loadPart {
+	if max < 1 {
+		max = MaxSourceURIs
+	}
+	var parts []loadPart
+	for i := 0; i*max < len(files); i++ {
+		chunk := files[i*max : min((i+1)*max, len(files))]
+		sum := sha256.Sum256([]byte(strings.Join(chunk, "\n")))
+		parts = append(parts, loadPart{
+			Files: chunk,
+			JobID: fmt.Sprintf("settle_stage_%s_p%04d_%s", table, i, hex.EncodeToString(sum[:8])),
+		})
+	}
+	return parts
+}
+
+// attemptID is the job id of a part's attempt n (1 is the base id).
+func attemptID(base string, n int) string {
+	if n == 1 {
+		return base
+	}
+	return fmt.Sprintf("%s_%d", base, n)
+}
+
+// load loads files into table in load jobs of at most w.maxURIs source URIs
+// each: the first part truncates the table, the others append, so the
+// table ends up holding exactly the files' rows.
+//
+// Job ids are deterministic (see loadParts), with an attempt suffix. Before
+// anything is submitted, every attempt of every part that an earlier Stage
+// of the same batch left running is waited for, so no load of an earlier
+// Stage can commit after this one's truncation; then each part is submitted
+// under its first unused attempt id.
 func (w *Warehouse) load(ctx context.Context, table string, files []string, schema bq.Schema) error {
 	for _, f := range files {
 		if !strings.HasPrefix(f, "gs://") {
@@ -110,45 +159,64 @@ func (w *Warehouse) load(ctx context.Context, table string, files []string, sche
 	if err != nil && !isStatus(err, http.StatusConflict) {
 		return fmt.Errorf("creating staging table: %w", err)
 	}
-	src := bq.NewGCSReference(files...)
-	src.SourceFormat = bq.JSON
-	src.Schema = schema
-	src.MaxBadRecords = 0
-	loader := tbl.LoaderFrom(src)
-	loader.WriteDisposition = bq.WriteTruncate
-	loader.CreateDisposition = bq.CreateIfNeeded
-
-	sum := sha256.Sum256([]byte(strings.Join(files, "\n")))
-	base := "settle_stage_" + table + "_" + hex.EncodeToString(sum[:8])
-	for attempt := 1; attempt <= maxLoadAttempts; attempt++ {
-		id := base
-		if attempt > 1 {
-			id = fmt.Sprintf("%s_%d", base, attempt)
+	parts := loadParts(table, files, w.maxURIs)
+	next := make([]int, len(parts))
+	for i, p := range parts {
+		if next[i], err = w.settleAttempts(ctx, p.JobID); err != nil {
+			return err
 		}
-		loader.JobID = id
-		job, err := loader.Run(ctx)
-		if isStatus(err, http.StatusConflict) {
-			job, err = w.client.JobFromID(ctx, id)
-			if err != nil {
-				return fmt.Errorf("looking up job %s: %w", id, err)
-			}
-			if job.LastStatus().Done() {
-				continue // an earlier Stage of the same files: load again
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("submitting load job %s: %w", id, err)
-		}
-		status, err := job.Wait(ctx)
-		if err != nil {
-			return fmt.Errorf("waiting for load job %s: %w", id, err)
-		}
-		if err := status.Err(); err != nil {
-			return fmt.Errorf("load job %s: %w", id, err)
-		}
-		return nil
 	}
-	return fmt.Errorf("load job ids %s.._%d all used", base, maxLoadAttempts)
+	for i, p := range parts {
+		src := bq.NewGCSReference(p.Files...)
+		src.SourceFormat = bq.JSON
+		src.Schema = schema
+		src.MaxBadRecords = 0
+		loader := tbl.LoaderFrom(src)
+		loader.WriteDisposition = bq.WriteAppend
+		if i == 0 {
+			loader.WriteDisposition = bq.WriteTruncate
+		}
+		loader.CreateDisposition = bq.CreateIfNeeded
+		loader.JobID = attemptID(p.JobID, next[i])
+		job, err := loader.Run(ctx)
+		if err != nil {
+			return fmt.Errorf("submitting load job %s (part %d of %d): %w", loader.JobID, i+1, len(parts), err)
+		}
+		if err := waitJob(ctx, job); err != nil {
+			return fmt.Errorf("load job %s (part %d of %d): %w", loader.JobID, i+1, len(parts), err)
+		}
+	}
+	return nil
+}
+
+// settleAttempts walks the attempts of the job id base, waits for any
+// still running (an earlier Stage's, whatever their outcome), and returns
+// the first attempt number that names no job.
+func (w *Warehouse) settleAttempts(ctx context.Context, base string) (int, error) {
+	for n := 1; n <= maxLoadAttempts; n++ {
+		id := attemptID(base, n)
+		job, err := w.client.JobFromID(ctx, id)
+		if isStatus(err, http.StatusNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("looking up job %s: %w", id, err)
+		}
+		if !job.LastStatus().Done() {
+			if _, err := job.Wait(ctx); err != nil {
+				return 0, fmt.Errorf("waiting for earlier load job %s: %w", id, err)
+			}
+		}
+	}
+	return 0, fmt.Errorf("load job ids %s.._%d all used", base, maxLoadAttempts)
+}
+
+func waitJob(ctx context.Context, job *bq.Job) error {
+	status, err := job.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("waiting: %w", err)
+	}
+	return status.Err()
 }
 
 // The checks return (rows, bad rows, an example id of a bad row).

@@ -102,12 +102,21 @@ resource "google_artifact_registry_repository_iam_member" "driver_pulls_launcher
 
 resource "google_project_iam_member" "worker" {
   for_each = toset([
-    "roles/dataflow.worker", # run as a Dataflow worker
-    "roles/datastore.user",  # cursor compare-and-set
+    "roles/dataflow.worker",  # run as a Dataflow worker
+    "roles/datastore.user",   # cursor compare-and-set, lease, watermark
+    "roles/bigquery.jobUser", # the run's land stage: load and MERGE jobs
   ])
   project = var.project
   role    = each.value
   member  = "serviceAccount:${google_service_account.worker.email}"
+}
+
+# The run's land stage (one job per run: lease, ingest, process, land)
+# stages, promotes and records the run in the warehouse.
+resource "google_bigquery_dataset_iam_member" "worker_edits_warehouse" {
+  dataset_id = google_bigquery_dataset.warehouse.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = "serviceAccount:${google_service_account.worker.email}"
 }
 
 # Raw zone: create and read, never delete (and so never overwrite).

@@ -2,10 +2,10 @@
 # Flex Template launch from Cloud Scheduler.
 #
 #   Cloud Scheduler --(OAuth, settle-scheduler)--> flexTemplates:launch
-#     -> driver job "settle-<source>-driver" (1 small worker, settle-driver):
-#        lease, range from the watermark, ingest job, process jobs, BigQuery
-#        stage/promote, watermark, runs ledger, one report log line
-#     -> ingest and process jobs "settle-<source>" (settle-worker)
+#     -> the launcher VM (settle-driver) writes the run's one batch job
+#        "settle-<source>" (settle-worker, up to max_workers): lease, range
+#        from the watermark, ingest, process, BigQuery stage/promote,
+#        watermark, runs ledger, one report log line
 #
 # The fixed job names make Dataflow refuse an overlapping launch; the run
 # lease in Firestore refuses an overlapping run from anywhere else.
@@ -13,7 +13,6 @@
 locals {
   firestore_location = coalesce(var.firestore_location, var.region)
   bigquery_location  = coalesce(var.bigquery_location, var.region)
-  driver_job_name    = "settle-${var.source_name}-driver"
   job_name           = "settle-${var.source_name}"
   raw_bucket         = "${var.project}-settle-raw"
   dataflow_bucket    = "${var.project}-settle-dataflow"

@@ -1,5 +1,6 @@
 # Alerting as code. Sources:
-#   - the driver's one report line per run (launcher/dataflow.go, driveRunFn):
+#   - the one report line per run (launcher/report.go, reportFn, the last
+#     step of the run's job):
 #       settle_run_report source=S run_id=ID outcome=O held=0|1
 #         parked_windows=N watermark_age_seconds=N promoted=N
 #     turned into log-based metrics below;
@@ -10,7 +11,7 @@
 locals {
   report_filter = join(" AND ", [
     "resource.type=\"dataflow_step\"",
-    "resource.labels.job_name=\"${local.driver_job_name}\"",
+    "resource.labels.job_name=\"${local.job_name}\"",
     "jsonPayload.message:\"settle_run_report\"",
   ])
   channels = concat(var.notification_channels, google_monitoring_notification_channel.email[*].id)
@@ -99,7 +100,7 @@ resource "google_monitoring_alert_policy" "freshness" {
   combiner              = "OR"
   notification_channels = local.channels
   documentation {
-    content   = "The watermark of ${var.source_name} is older than ${var.freshness_threshold_seconds}s, or no run reported for 2h: finance's deadline is at risk. 1. `settle status --backend=gcp ...` says complete-up-to, the deadline verdict (met / at risk / missed), parked windows and who holds the lease. 2. Check the scheduler job and the last driver job (${local.driver_job_name}); a parked window holds complete-up-to back (`settle deadletters`, then `settle redrive`). 3. If the day will miss the deadline, tell finance which hours are incomplete (the freshness table says complete_up_to). Runbook: README, \"Operations\"."
+    content   = "The watermark of ${var.source_name} is older than ${var.freshness_threshold_seconds}s, or no run reported for 2h: finance's deadline is at risk. 1. `settle status --backend=gcp ...` says complete-up-to, the deadline verdict (met / at risk / missed), parked windows and who holds the lease. 2. Check the scheduler job and the last run job (${local.job_name}); a parked window holds complete-up-to back (`settle deadletters`, then `settle redrive`). 3. If the day will miss the deadline, tell finance which hours are incomplete (the freshness table says complete_up_to). Runbook: README, \"Operations\"."
     mime_type = "text/markdown"
   }
 

@@ -4,7 +4,7 @@
 # watermark, as `settle run` does without them.
 #
 # A launch is retried (retry_config) when the call itself fails, e.g. a 409
-# while the previous hour's driver job, with the same fixed name, is still
+# while the previous hour's job, with the same fixed name, is still
 # running. A run that fails on Dataflow is not retried here: the next hour's
 # run starts from the watermark, which a failed run did not move, so it
 # covers the missed hours (and the failure alerts fire).
@@ -51,7 +51,7 @@ locals {
 
   launch_body = {
     launchParameter = {
-      jobName              = local.driver_job_name
+      jobName              = local.job_name
       containerSpecGcsPath = local.template_path
       parameters           = local.launch_parameters
       environment          = local.launch_environment

@@ -1,0 +1,106 @@
+//go:build cgo
+
+package pipeline
+
+import (
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/marketplace/settle/io/cursorstore"
+	"github.com/marketplace/settle/io/vendorapi"
+	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/testing/vendorsim"
+)
+
+// TestJobStepsAreSafeToRetry runs a one-job run on prism, then runs its
+// plan and land steps again as Dataflow does with a retried bundle (same
+// spec, same load files): the lease is resumed, the warehouse, the
+// watermark and the run's one ledger row are unchanged.
+func TestJobStepsAreSafeToRetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	to := from.Add(2 * time.Hour)
+	const token = "sim_retry_test_token"
+	t.Setenv(DefaultTokenEnv, token)
+	sim, url, err := vendorsim.Start(vendorsim.Config{Seed: 5, Records: 400, From: from, To: to, Token: token, Faults: vendorsim.NoFaults()})
+	if err != nil {
+		t.Fatalf("starting the simulator: %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	cfg := DefaultConfig(t.TempDir())
+	cfg.VendorURL, cfg.From, cfg.To = url, from, to
+	ctx := t.Context()
+
+	spec := NewJobSpec(cfg, KindRun, time.Time{}, time.Time{}, time.Now())
+	p, _ := JobPipeline(spec)
+	if _, err := beam.Run(ctx, "prism", p); err != nil {
+		t.Fatalf("running the job: %v", err)
+	}
+	type snapshot struct {
+		runs      []warehouse.Run
+		watermark time.Time
+	}
+	snap := func(t *testing.T) snapshot {
+		t.Helper()
+		b, err := openBackends(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.close()
+		runs, err := b.wh.Runs(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wm, _, err := cursorstore.LoadWatermark(ctx, b.cursors, cfg.Source)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snapshot{runs, wm}
+	}
+	before := snap(t)
+	if len(before.runs) != 1 || before.runs[0].Outcome != warehouse.OutcomePromoted || before.runs[0].Promoted == 0 || !before.watermark.Equal(to) {
+		t.Fatalf("after the job: runs %+v, watermark %s; want one promoted run and the watermark at %s", before.runs, before.watermark, to)
+	}
+
+	// The plan step again: the lease is free (the job released it) or
+	// still the run's, so it resolves the same windows.
+	var plans []JobPlan
+	if err := (&planFn{Spec: spec}).ProcessElement(ctx, nil, func(p JobPlan) { plans = append(plans, p) }); err != nil {
+		t.Fatalf("plan step again: %v", err)
+	}
+	if len(plans) != 1 || plans[0].Skip != "" || len(plans[0].Windows) != 2 {
+		t.Fatalf("plan step again emitted %+v, want the run's 2 windows", plans)
+	}
+	files, err := listStaged(ctx, cfg.Staging+"/"+spec.RunID+"/job")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the job's load files: %v, %v", files, err)
+	}
+	next := func(items []StagedFile) func(*StagedFile) bool {
+		return func(f *StagedFile) bool {
+			if len(items) == 0 {
+				return false
+			}
+			*f, items = items[0], items[1:]
+			return true
+		}
+	}
+	var results []JobResult
+	err = (&landFn{Spec: spec}).ProcessElement(ctx, plans[0], next(files),
+		func(*vendorapi.LandedPage) bool { return false }, func(*string) bool { return false },
+		func(r JobResult) { results = append(results, r) })
+	if err != nil {
+		t.Fatalf("land step again: %v", err)
+	}
+	if len(results) != 1 || results[0].Outcome != warehouse.OutcomePromoted || results[0].Promoted != 0 {
+		t.Errorf("land step again = %+v, want promoted with nothing changed", results)
+	}
+	after := snap(t)
+	if len(after.runs) != 1 || after.runs[0].RunID != spec.RunID || after.runs[0].Validated != before.runs[0].Validated || !after.watermark.Equal(before.watermark) {
+		t.Errorf("after the retried steps: runs %+v, watermark %s; want the one run (validated %d) and watermark %s",
+			after.runs, after.watermark, before.runs[0].Validated, before.watermark)
+	}
+}
