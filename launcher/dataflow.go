@@ -285,6 +285,12 @@ func (r *runFlags) launchJob(ctx context.Context) (pipeline.Config, dataflowSett
 		return cfg, dataflowSettings{}, err
 	}
 	cfg.From, cfg.To = r.from, r.to
+	if cfg.Source == pipeline.WebhookSource || cfg.Source == pipeline.SweepSource {
+		// The one-job shape covers the pull only. Building it for these
+		// sources would pull the vendor's cursor API under their names;
+		// refuse instead of processing the wrong way.
+		return cfg, dataflowSettings{}, fmt.Errorf("--source=%s: the Dataflow launch builds the pull's one job only; run `settle run --source=%s` (or `settle sweep`) with --backend=gcp on a host instead: %w", cfg.Source, cfg.Source, errUsage)
+	}
 	d.configure(&cfg)
 	s, err := d.settings(r.backend.project, cfg.Source)
 	if err != nil {

@@ -86,6 +86,7 @@ func TestUsageMistakesExit64WithOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"run", "--no-such-flag"}, "unknown flag --no-such-flag"},
 		{[]string{"run", "stray"}, `unexpected argument "stray"`},
 		{[]string{"launch", "--rate=abc"}, "--rate=abc"},
+		{[]string{"launch", "--project=p", "--region=r", "--raw-bucket=b", "--staging-location=gs://b/s", "--vendor-url=http://v", "--source=webhook"}, "--source=webhook"},
 		{[]string{"replay"}, "--from and --to are required"},
 		{[]string{"replay", from}, "--from and --to are required"},
 		{[]string{"replay", from, "--to=tomorrow"}, "--to=tomorrow"},

@@ -4,6 +4,9 @@
 #     (`settle webhook serve`, service account settle-webhook): verifies the
 #     HMAC, lands the raw body under raw/events/<source>/date=/hour=/ with a
 #     does-not-exist precondition, and only then answers 200.
+#   NOT YET WORKING: `settle launch` refuses --source=webhook and =sweep
+#     since the run became one Dataflow job (pull only); until the webhook
+#     path has its own job, run them on a host with --backend=gcp.
 #   Cloud Scheduler "settle-webhook-hourly" launches the Flex Template with
 #     source=webhook: processes the hours of receipt since the last run.
 #   Cloud Scheduler "settle-sweep" launches it with source=sweep: pulls the
