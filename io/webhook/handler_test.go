@@ -217,8 +217,8 @@ func TestHandlerLandsIntoFakeGCS(t *testing.T) {
 	if len(got) != 1 || got[0].EventID != "evt_gcs" || !bytes.Equal(got[0].Body, body) {
 		t.Fatalf("landed %+v, want exactly evt_gcs with its body", got)
 	}
-	objs, _, err := srv.ListObjectsWithOptions("raw", fakestorage.ListOptions{Prefix: "zone/events/webhook/date=2026-11-25/hour=14/"})
-	if err != nil || len(objs) != 1 {
-		t.Errorf("bucket holds %d objects under the hour of receipt (%v), want 1", len(objs), err)
+	list, err := srv.ListObjectsWithOptionsPaginated("raw", fakestorage.ListOptions{Prefix: "zone/events/webhook/date=2026-11-25/hour=14/"})
+	if err != nil || len(list.Objects) != 1 {
+		t.Errorf("bucket holds %d objects under the hour of receipt (%v), want 1", len(list.Objects), err)
 	}
 }
