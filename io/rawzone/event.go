@@ -137,22 +137,11 @@ func PutEvent(ctx context.Context, s Store, e EventObject) (name string, existed
 	if err != nil {
 		return "", false, err
 	}
-	err = s.PutOnce(ctx, name, data)
-	if err == nil || !errors.Is(err, ErrContentMismatch) {
-		return name, false, err
-	}
-	stored, gerr := s.Get(ctx, name)
-	if gerr != nil {
-		return name, false, fmt.Errorf("%w (reading the stored event: %w)", err, gerr)
-	}
-	old, derr := DecodeEvent(stored)
-	if derr != nil {
-		return name, false, fmt.Errorf("%w (decoding the stored event: %w)", err, derr)
-	}
-	if old.Source != e.Source || old.EventID != e.EventID || !bytes.Equal(old.Body, e.Body) {
-		return name, false, err
-	}
-	return name, true, nil
+	existed, err = putOnceSame(ctx, s, name, data, "event", func(stored []byte) (bool, error) {
+		old, err := DecodeEvent(stored)
+		return err == nil && old.Source == e.Source && old.EventID == e.EventID && bytes.Equal(old.Body, e.Body), err
+	})
+	return name, existed, err
 }
 
 var eventFileRE = regexp.MustCompile(`^evt-([A-Za-z0-9_-]{1,64})-([0-9a-f]{16})\.json$`)

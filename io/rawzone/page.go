@@ -437,21 +437,34 @@ func PutPage(ctx context.Context, s Store, p PageObject) (name string, existed b
 	if err != nil {
 		return "", false, err
 	}
+	existed, err = putOnceSame(ctx, s, name, data, "page", func(stored []byte) (bool, error) {
+		old, err := DecodePage(stored)
+		return err == nil && old.Source == p.Source && old.WindowStart.Equal(p.WindowStart) && old.WindowEnd.Equal(p.WindowEnd) &&
+			old.Page == p.Page && bytes.Equal(old.Body, trimJSONSpace(p.Body)), err
+	})
+	return name, existed, err
+}
+
+// putOnceSame writes data once under name. When another object is stored
+// there, same (given the stored bytes) decides whether it holds the same
+// content: then the write counts as done (existed is true); otherwise the
+// store's error wrapping ErrContentMismatch is returned, with the reason
+// the stored object could not be read or decoded when that is why.
+func putOnceSame(ctx context.Context, s Store, name string, data []byte, what string, same func(stored []byte) (bool, error)) (existed bool, err error) {
 	err = s.PutOnce(ctx, name, data)
 	if err == nil || !errors.Is(err, ErrContentMismatch) {
-		return name, false, err
+		return false, err
 	}
 	stored, gerr := s.Get(ctx, name)
 	if gerr != nil {
-		return name, false, fmt.Errorf("%w (reading the stored page: %w)", err, gerr)
+		return false, fmt.Errorf("%w (reading the stored %s: %w)", err, what, gerr)
 	}
-	old, derr := DecodePage(stored)
+	ok, derr := same(stored)
 	if derr != nil {
-		return name, false, fmt.Errorf("%w (decoding the stored page: %w)", err, derr)
+		return false, fmt.Errorf("%w (decoding the stored %s: %w)", err, what, derr)
 	}
-	if old.Source != p.Source || !old.WindowStart.Equal(p.WindowStart) || !old.WindowEnd.Equal(p.WindowEnd) ||
-		old.Page != p.Page || !bytes.Equal(old.Body, trimJSONSpace(p.Body)) {
-		return name, false, err
+	if !ok {
+		return false, err
 	}
-	return name, true, nil
+	return true, nil
 }
