@@ -3,9 +3,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
+	"github.com/marketplace/settle/testing/duckdbhold"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/testing/settlebin"
 	"github.com/marketplace/settle/testing/vendorsim"
 )
@@ -74,49 +72,13 @@ func TestReadOnlyCommandsLeaveAnEmptyFolderEmpty(t *testing.T) {
 	}
 }
 
-// envHoldWarehouse makes the test binary, run as a child, open the DuckDB
-// warehouse it names read-write, say "open" and hold it until stdin closes.
-const envHoldWarehouse = "SETTLE_TEST_HOLD_WAREHOUSE"
-
-func TestHoldWarehouseOpenForAParent(t *testing.T) {
-	path := os.Getenv(envHoldWarehouse)
-	if path == "" {
-		t.Skip("run as a child of TestRunsWaitsForAHeldWarehouseThenExits3NamingTheHolder")
-	}
-	w, err := warehouse.Open(t.Context(), "duckdb://"+path)
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	os.Stdout.WriteString("open\n")
-	io.Copy(io.Discard, os.Stdin)
-	w.Close()
-}
+func TestHoldDuckDBForAParent(t *testing.T) { duckdbhold.Child(t) }
 
 // holdWarehouse starts a child process holding the warehouse file open
 // read-write; release closes it and waits for the child to exit.
 func holdWarehouse(t *testing.T, path string) (pid int, release func()) {
 	t.Helper()
-	child := exec.Command(os.Args[0], "-test.run=^TestHoldWarehouseOpenForAParent$")
-	child.Env = append(os.Environ(), envHoldWarehouse+"="+path)
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() { once.Do(func() { stdin.Close(); child.Wait() }) }
-	t.Cleanup(release)
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
-		t.Fatalf("child did not open the warehouse: %q, %v", line, err)
-	}
-	return child.Process.Pid, release
+	return duckdbhold.Hold(t, "TestHoldDuckDBForAParent", path)
 }
 
 // TestRunsWaitsForAHeldWarehouseThenExits3NamingTheHolder: while another

@@ -3,11 +3,9 @@
 package status_test
 
 import (
-	"bufio"
 	"context"
-	"io"
+	"github.com/marketplace/settle/testing/duckdbhold"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,23 +126,7 @@ func TestGatherReportsACorruptedLedgerRowInsteadOfCrashing(t *testing.T) {
 	}
 }
 
-// envHold makes the test binary, run as a child, hold the DuckDB file it
-// names open for writing (as a run does) until its stdin closes.
-const envHold = "STATUS_TEST_HOLD_WAREHOUSE"
-
-func TestHoldTheWarehouseForAParent(t *testing.T) {
-	path := os.Getenv(envHold)
-	if path == "" {
-		t.Skip("run as a child of TestGatherAnswersWhileARunHoldsTheWarehouse")
-	}
-	w, err := duckdb.Open(t.Context(), path, duckdb.DefaultConfig())
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	defer w.Close()
-	os.Stdout.WriteString("open\n")
-	io.Copy(io.Discard, os.Stdin)
-}
+func TestHoldDuckDBForAParent(t *testing.T) { duckdbhold.Child(t) }
 
 func TestGatherAnswersWhileARunHoldsTheWarehouse(t *testing.T) {
 	cfg, w := ledger(t)
@@ -152,27 +134,7 @@ func TestGatherAnswersWhileARunHoldsTheWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := strings.TrimPrefix(cfg.Warehouse, "duckdb://")
-	child := exec.Command(os.Args[0], "-test.run=^TestHoldTheWarehouseForAParent$")
-	child.Env = append(os.Environ(), envHold+"="+path)
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		child.Wait()
-	}()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
-		t.Fatalf("child did not open the warehouse: %q, %v", line, err)
-	}
+	duckdbhold.Hold(t, "TestHoldDuckDBForAParent", path)
 	if _, err := warehouse.Open(t.Context(), cfg.Warehouse); err == nil {
 		t.Fatal("the child does not hold the warehouse: a second writer could open it")
 	}
