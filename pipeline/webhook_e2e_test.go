@@ -33,6 +33,13 @@ func newPushEnv(t *testing.T, records int, faults vendorsim.Faults) *pushEnv {
 	}
 	cfg := pipeline.DefaultConfig(t.TempDir())
 	cfg.ChunkWindows = 2
+	return &pushEnv{sim: sim, cfg: cfg, url: serveReceiver(t, cfg)}
+}
+
+// serveReceiver serves a webhook receiver landing into cfg's raw zone and
+// returns its URL; both stop at cleanup.
+func serveReceiver(t *testing.T, cfg pipeline.Config) string {
+	t.Helper()
 	store, err := rawzone.Open(t.Context(), cfg.RawZone)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +51,7 @@ func newPushEnv(t *testing.T, records int, faults vendorsim.Faults) *pushEnv {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &pushEnv{sim: sim, cfg: cfg, url: srv.URL}
+	return srv.URL
 }
 
 func (e *pushEnv) push(t *testing.T, events []vendorsim.PushEvent, f vendorsim.PushFaults) vendorsim.PushStats {
@@ -117,19 +124,7 @@ func TestWebhookAndPullOverlapLandOnce(t *testing.T) {
 		t.Skip("end to end: pull and push through prism")
 	}
 	e := newE2E(t, 2, 300, vendorsim.NoFaults())
-	p := &pushEnv{sim: e.sim, cfg: e.cfg}
-	store, err := rawzone.Open(t.Context(), e.cfg.RawZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	h, err := webhook.NewHandler(store, []webhook.Secret{pushSecret}, webhook.WithLogger(quietOptions().Logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	p.url = srv.URL
+	p := &pushEnv{sim: e.sim, cfg: e.cfg, url: serveReceiver(t, e.cfg)}
 
 	e.run(t)
 	truth := e.sim.Truth()
@@ -163,19 +158,7 @@ func TestSweepCountsWhatWebhooksMissed(t *testing.T) {
 		t.Skip("end to end: pull and push through prism")
 	}
 	e := newE2E(t, 2, 300, vendorsim.NoFaults())
-	p := &pushEnv{sim: e.sim, cfg: e.cfg}
-	store, err := rawzone.Open(t.Context(), e.cfg.RawZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	h, err := webhook.NewHandler(store, []webhook.Secret{pushSecret}, webhook.WithLogger(quietOptions().Logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	p.url = srv.URL
+	p := &pushEnv{sim: e.sim, cfg: e.cfg, url: serveReceiver(t, e.cfg)}
 
 	all := e.sim.Events()
 	var delivered []vendorsim.PushEvent
