@@ -109,4 +109,4 @@ check: fmt-check vet lint test worker tidy-check
 include launcher/deploy/deploy.mk
 
 clean:
-	rm -rf bin $(DATA_DIR) .cache/emulators
+	rm -rf bin $(DATA_DIR) .cache/emulators bench-webhook-out bench-webhook-out.trash

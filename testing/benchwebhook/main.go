@@ -41,7 +41,7 @@ import (
 
 func main() {
 	bin := flag.String("bin", "bin/settle", "the settle binary")
-	out := flag.String("out", "bench-webhook-out", "work directory (wiped)")
+	out := flag.String("out", "bench-webhook-out", "work directory (set aside, see setAside)")
 	rate := flag.Float64("rate", 2200, "offered events per second (open loop)")
 	dur := flag.Duration("duration", 20*time.Second, "measured span")
 	warm := flag.Duration("warmup", 3*time.Second, "warm-up span, not counted")
@@ -59,14 +59,42 @@ func main() {
 	}
 }
 
+// deletedRecently is how long ext4 without a journal (this machine's root
+// file system) remembers deleted inodes: while creating a file it skips
+// every free inode deleted less than 60 s ago (360 s while its inode
+// table block is dirty), scanning them one by one (ialloc.c,
+// recently_deleted). Wiping the previous run's ~50,000 event files just
+// before measuring made that scan take half the receiver's CPU (perf:
+// recently_deleted under ext4_create) and the p99 several seconds. A
+// receiver never deletes files, so that is not its cost.
+const deletedRecently = 6 * time.Minute
+
+// setAside moves the previous run's directory into out.trash/ instead of
+// deleting it, so no run measures right after a mass deletion; `make
+// clean` deletes them (then wait deletedRecently before measuring).
+func setAside(out string, now time.Time) error {
+	if _, err := os.Stat(out); err != nil {
+		return nil
+	}
+	trash := out + ".trash"
+	if err := os.MkdirAll(trash, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(out, filepath.Join(trash, now.UTC().Format("20060102T150405.000"))); err != nil {
+		return fmt.Errorf("setting %s aside: %w", out, err)
+	}
+	fmt.Printf("previous run set aside in %s/ (`make clean` deletes it)\n", trash)
+	return nil
+}
+
 var (
 	receiverProfile  string
 	receiverLandings int
 )
 
 func run(ctx context.Context, bin, out string, rate float64, dur, warm time.Duration, conns, size int) error {
-	if err := os.RemoveAll(out); err != nil {
-		return fmt.Errorf("wiping %s: %w", out, err)
+	if err := setAside(out, time.Now()); err != nil {
+		return err
 	}
 	dataDir, err := filepath.Abs(out)
 	if err != nil {
