@@ -123,11 +123,13 @@ func requireDataDir(cfg pipeline.Config) error {
 	return nil
 }
 
-// readOnlyURI asks a local back end (file://, duckdb://) for read-only
-// access. Cloud back ends create nothing when opened and are left alone.
+// readOnlyURI asks a back end that would otherwise create something when
+// opened (file://, duckdb://, bigquery://: directories, a lock, a file, a
+// dataset and tables) for read-only access. The others (gs://, Firestore)
+// create nothing when opened and are left alone.
 func readOnlyURI(uri string) string {
 	u, err := url.Parse(uri)
-	if err != nil || (u.Scheme != "file" && u.Scheme != "duckdb") {
+	if err != nil || (u.Scheme != "file" && u.Scheme != "duckdb" && u.Scheme != "bigquery") {
 		return uri
 	}
 	q := u.Query()

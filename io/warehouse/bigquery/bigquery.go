@@ -68,18 +68,37 @@ type Warehouse struct {
 var datasetPattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
 // OpenURL opens the warehouse named by bigquery://project/dataset. The
-// query may set location (the dataset's, and so its jobs', location).
+// query may set location (the dataset's, and so its jobs', location) and
+// access_mode: read_only opens an existing dataset without creating or
+// altering anything (the read-only commands: status, report, reconcile)
+// and fails with an error wrapping warehouse.ErrNotExist if the dataset
+// or its runs table does not exist; read_write (the default) is Open.
 func OpenURL(ctx context.Context, u *url.URL) (*Warehouse, error) {
 	project, dataset := u.Host, strings.Trim(u.Path, "/")
 	if project == "" || len(dataset) > 1024 || !datasetPattern.MatchString(dataset) {
 		return nil, fmt.Errorf("opening bigquery warehouse %q: want bigquery://project/dataset", u.String())
 	}
 	var location string
+	readOnly := false
 	for k, vs := range u.Query() {
-		if k != "location" {
-			return nil, fmt.Errorf("opening bigquery warehouse: unknown setting %q (want location)", k)
+		v := vs[len(vs)-1]
+		switch k {
+		case "location":
+			location = v
+		case "access_mode":
+			switch v {
+			case "read_only":
+				readOnly = true
+			case "read_write":
+			default:
+				return nil, fmt.Errorf("opening bigquery warehouse: access_mode=%q: want read_only or read_write", v)
+			}
+		default:
+			return nil, fmt.Errorf("opening bigquery warehouse: unknown setting %q (want location or access_mode)", k)
 		}
-		location = vs[len(vs)-1]
+	}
+	if readOnly {
+		return OpenReadOnly(ctx, project, dataset, location)
 	}
 	return Open(ctx, project, dataset, location)
 }
@@ -89,6 +108,39 @@ func OpenURL(ctx context.Context, u *url.URL) (*Warehouse, error) {
 // creates the tables that do not exist yet. Extra client options come
 // last, so they can override the emulator's.
 func Open(ctx context.Context, project, dataset, location string, opts ...option.ClientOption) (*Warehouse, error) {
+	w, err := connect(ctx, project, dataset, location, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.createTables(ctx); err != nil {
+		return nil, errors.Join(err, w.client.Close())
+	}
+	return w, nil
+}
+
+// OpenReadOnly connects like Open but creates nothing: a dataset or runs
+// table that does not exist gives an error wrapping
+// warehouse.ErrNotExist. Writing through the result is the caller's bug;
+// the read-only commands only read.
+func OpenReadOnly(ctx context.Context, project, dataset, location string, opts ...option.ClientOption) (*Warehouse, error) {
+	w, err := connect(ctx, project, dataset, location, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.client.Dataset(dataset).Table(TableRuns).Metadata(ctx); err != nil {
+		if isStatus(err, http.StatusNotFound) {
+			err = fmt.Errorf("opening bigquery warehouse %s.%s read-only: no %s table: %w", project, dataset, TableRuns, warehouse.ErrNotExist)
+		} else {
+			err = fmt.Errorf("opening bigquery warehouse %s.%s read-only: %w", project, dataset, err)
+		}
+		return nil, errors.Join(err, w.client.Close())
+	}
+	return w, nil
+}
+
+// connect makes the client (the emulator's when BIGQUERY_EMULATOR_HOST is
+// set).
+func connect(ctx context.Context, project, dataset, location string, opts []option.ClientOption) (*Warehouse, error) {
 	var all []option.ClientOption
 	if host := os.Getenv(EnvEmulatorHost); host != "" {
 		all = append(all, option.WithEndpoint(emulatorEndpoint(host)), option.WithoutAuthentication())
@@ -99,11 +151,7 @@ func Open(ctx context.Context, project, dataset, location string, opts ...option
 		return nil, fmt.Errorf("opening bigquery warehouse %s.%s: %w", project, dataset, err)
 	}
 	client.Location = location
-	w := &Warehouse{client: client, project: project, dataset: dataset, location: location, maxURIs: MaxSourceURIs}
-	if err := w.createTables(ctx); err != nil {
-		return nil, errors.Join(err, client.Close())
-	}
-	return w, nil
+	return &Warehouse{client: client, project: project, dataset: dataset, location: location, maxURIs: MaxSourceURIs}, nil
 }
 
 // emulatorEndpoint turns BIGQUERY_EMULATOR_HOST (host:port, or a URL) into
