@@ -45,18 +45,6 @@ func startAccount(sum *Summary, objects int) {
 	}
 }
 
-// addChunkCounters adds one process pipeline's counters to the account.
-func addChunkCounters(a *warehouse.RunAccount, c map[string]int64) {
-	a.PagesRead += c["pages_read"]
-	a.PagesQuarantined += c["pages_quarantined"]
-	a.RecordsRead += c["records_read"]
-	a.Unkeyed += c["records_unkeyed"]
-	a.Winners += c["winners"]
-	a.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
-	a.Valid += c["validated"]
-	a.Failed += c["winners_failed"]
-}
-
 // stagedAccount records what Stage loaded and checks the account.
 func stagedAccount(opts Options, sum *Summary, st warehouse.StageStats) error {
 	sum.Account.StagedValid, sum.Account.StagedQuar = st.Validated, st.Quarantined

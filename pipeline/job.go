@@ -145,7 +145,7 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 		beam.Reshuffle(is, beam.ParDo(is, &tasksFn{Source: spec.Config.Source}, plan)))
 	ps := s.Scope("Process")
 	objects := beam.ParDo(ps, &objectsFn{Spec: spec}, plan, beam.SideInput{Input: pages})
-	files := ProcessNames(ps, ProcessConfig{
+	files, _ := ProcessNames(ps, ProcessConfig{
 		RunID:         spec.RunID,
 		RawZone:       spec.Config.RawZone,
 		StagingDir:    strings.TrimSuffix(spec.Config.Staging, "/") + "/" + spec.RunID + "/job",
