@@ -25,10 +25,6 @@ var phaseNames = map[account.Phase]string{account.Staged: "staging", account.Pro
 // account.ErrUnbalanced, and an ERROR line "reconciliation failed" names
 // the equations that do not hold.
 func checkAccount(opts Options, sum *Summary, phase account.Phase) error {
-	if sum.accountUnchecked != "" {
-		sum.Account.Balanced, sum.Account.Detail = false, "not checked: "+sum.accountUnchecked
-		return nil
-	}
 	err := account.Balance(&sum.Account, phase)
 	if err == nil {
 		return nil
