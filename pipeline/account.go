@@ -25,10 +25,6 @@ var phaseNames = map[account.Phase]string{account.Staged: "staging", account.Pro
 // account.ErrUnbalanced, and an ERROR line "reconciliation failed" names
 // the equations that do not hold.
 func checkAccount(opts Options, sum *Summary, phase account.Phase) error {
-	if sum.accountUnchecked != "" {
-		sum.Account.Balanced, sum.Account.Detail = false, "not checked: "+sum.accountUnchecked
-		return nil
-	}
 	err := account.Balance(&sum.Account, phase)
 	if err == nil {
 		return nil
@@ -43,18 +39,6 @@ func startAccount(sum *Summary, objects int) {
 	sum.Account = warehouse.RunAccount{
 		RunID: sum.RunID, Kind: sum.Kind, PagesListed: int64(objects), PagesLanded: sum.PagesLanded,
 	}
-}
-
-// addChunkCounters adds one process pipeline's counters to the account.
-func addChunkCounters(a *warehouse.RunAccount, c map[string]int64) {
-	a.PagesRead += c["pages_read"]
-	a.PagesQuarantined += c["pages_quarantined"]
-	a.RecordsRead += c["records_read"]
-	a.Unkeyed += c["records_unkeyed"]
-	a.Winners += c["winners"]
-	a.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
-	a.Valid += c["validated"]
-	a.Failed += c["winners_failed"]
 }
 
 // stagedAccount records what Stage loaded and checks the account.

@@ -88,16 +88,24 @@ func TestARunThatLosesAStagedFileFailsReconciliation(t *testing.T) {
 	if !strings.Contains(logs.String(), "reconciliation failed") || !strings.Contains(logs.String(), "staged_valid") {
 		t.Errorf("log has no ERROR line \"reconciliation failed\" naming staged_valid:\n%s", logs.String())
 	}
-	w, err := warehouse.Open(t.Context(), clean)
+	assertReconciliationFailed(t, clean, sum.RunID)
+}
+
+// assertReconciliationFailed asserts that the warehouse at uri holds run
+// runID as its one failed run naming the reconciliation, with a stored
+// account that does not balance on staged_valid, and no settlements.
+func assertReconciliationFailed(t *testing.T, uri, runID string) {
+	t.Helper()
+	w, err := warehouse.Open(t.Context(), uri)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	runs, err := w.Runs(t.Context(), 1)
-	if err != nil || len(runs) != 1 || runs[0].Outcome != warehouse.OutcomeFailed || !strings.Contains(runs[0].Detail, "reconciliation failed") {
-		t.Fatalf("ledger = %+v, %v; want one failed run naming the reconciliation", runs, err)
+	if err != nil || len(runs) != 1 || runs[0].RunID != runID || runs[0].Outcome != warehouse.OutcomeFailed || !strings.Contains(runs[0].Detail, "reconciliation failed") {
+		t.Fatalf("ledger = %+v, %v; want run %s failed, naming the reconciliation", runs, err, runID)
 	}
-	a, _, err := w.(warehouse.Accounts).Account(t.Context(), sum.RunID)
+	a, _, err := w.(warehouse.Accounts).Account(t.Context(), runID)
 	if err != nil || a.Balanced || !strings.Contains(a.Detail, "staged_valid") {
 		t.Errorf("stored account = %+v, %v; want unbalanced, naming staged_valid", a, err)
 	}

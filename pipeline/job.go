@@ -10,7 +10,7 @@ package pipeline
 //	Impulse ─ planFn ─┬─ tasksFn ─ Reshuffle ─ vendorapi.ReadPages ─────┐ (side input: ingest done)
 //	                  ├─ objectsFn ◄───────────────────────────────────┘
 //	                  │     └─ ProcessNames (Reshuffle, dedup, write load files) ─┐
-//	                  └─ landFn ◄── files, pages, objects (side inputs) ─────────┘
+//	                  └─ landFn ◄── files, pages, objects, counts (side inputs) ─┘
 //
 // Ordering is by side inputs (Beam's Wait.On): a runner materialises a
 // side input completely before the consuming stage runs, so objectsFn
@@ -52,7 +52,7 @@ func init() {
 	register.DoFn4x1[context.Context, JobPlan, func(*vendorapi.LandedPage) bool, func(string), error](&objectsFn{})
 	register.Iter1[vendorapi.LandedPage]()
 	register.Emitter1[string]()
-	register.DoFn6x1[context.Context, JobPlan, func(*StagedFile) bool, func(*vendorapi.LandedPage) bool, func(*string) bool, func(JobResult), error](&landFn{})
+	register.DoFn7x1[context.Context, JobPlan, func(*StagedFile) bool, func(*vendorapi.LandedPage) bool, func(*string) bool, func(*ProcessCounts) bool, func(JobResult), error](&landFn{})
 	register.Iter1[StagedFile]()
 	register.Iter1[string]()
 	register.Emitter1[JobResult]()
@@ -145,7 +145,7 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 		beam.Reshuffle(is, beam.ParDo(is, &tasksFn{Source: spec.Config.Source}, plan)))
 	ps := s.Scope("Process")
 	objects := beam.ParDo(ps, &objectsFn{Spec: spec}, plan, beam.SideInput{Input: pages})
-	files := ProcessNames(ps, ProcessConfig{
+	files, counts := ProcessNames(ps, ProcessConfig{
 		RunID:         spec.RunID,
 		RawZone:       spec.Config.RawZone,
 		StagingDir:    strings.TrimSuffix(spec.Config.Staging, "/") + "/" + spec.RunID + "/job",
@@ -153,7 +153,7 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 		QuarantinedAt: spec.StartedNano,
 	}, objects)
 	return beam.ParDo(s.Scope("Land"), &landFn{Spec: spec}, plan,
-		beam.SideInput{Input: files}, beam.SideInput{Input: pages}, beam.SideInput{Input: objects})
+		beam.SideInput{Input: files}, beam.SideInput{Input: pages}, beam.SideInput{Input: objects}, beam.SideInput{Input: counts})
 }
 
 // JobPipeline returns the pipeline of one one-job run.
@@ -368,14 +368,15 @@ func releaseJobLease(ctx context.Context, b *backends, spec JobSpec) error {
 	return lease.Release(context.WithoutCancel(ctx))
 }
 
-// landFn runs once every load file is written: it stages them, applies the
-// volume gate (a scheduled run), promotes, moves the watermark, records the
-// run and releases the lease, then emits the JobResult.
+// landFn runs once every load file is written: it sums the process
+// stage's counts into the run's account, stages the files, applies the
+// volume gate (a scheduled run), promotes, moves the watermark, records
+// the run and releases the lease, then emits the JobResult.
 type landFn struct {
 	Spec JobSpec `json:"spec"`
 }
 
-func (fn *landFn) ProcessElement(ctx context.Context, plan JobPlan, staged func(*StagedFile) bool, landed func(*vendorapi.LandedPage) bool, objects func(*string) bool, emit func(JobResult)) error {
+func (fn *landFn) ProcessElement(ctx context.Context, plan JobPlan, staged func(*StagedFile) bool, landed func(*vendorapi.LandedPage) bool, objects func(*string) bool, counts func(*ProcessCounts) bool, emit func(JobResult)) error {
 	spec, cfg := fn.Spec, fn.Spec.Config
 	if plan.Skip != "" {
 		emit(JobResult{RunID: spec.RunID, Kind: spec.Kind, Outcome: OutcomeLeaseHeld, Detail: plan.Skip})
@@ -395,10 +396,12 @@ func (fn *landFn) ProcessElement(ctx context.Context, plan JobPlan, staged func(
 		sum.PagesLanded++
 		sum.RecordsLanded += p.Records
 	}
-	var o string
-	for objects(&o) {
-		sum.ObjectsRead++
+	listed := 0
+	for o := ""; objects(&o); {
+		listed++
 	}
+	startAccount(&sum, listed)
+	sumCounts(counts).addTo(&sum)
 
 	b, err := openJobBackends(ctx, cfg, true)
 	if err != nil {
@@ -424,8 +427,8 @@ func (fn *landFn) ProcessElement(ctx context.Context, plan JobPlan, staged func(
 	return nil
 }
 
-// land fills the fetch side of the summary from the cursor store, lands
-// the files and, after a promoted run, moves the watermark.
+// land counts the run's windows from the cursor store, lands the files
+// and, after a promoted run, moves the watermark.
 func (fn *landFn) land(ctx context.Context, opts Options, b *backends, sum *Summary, plan JobPlan, files []StagedFile) error {
 	cfg := fn.Spec.Config
 	tasks := plan.tasks(cfg.Source)
@@ -434,7 +437,6 @@ func (fn *landFn) land(ctx context.Context, opts Options, b *backends, sum *Summ
 		return err
 	}
 	for _, w := range st {
-		sum.RecordsRead += w.State.Records
 		if fn.Spec.Kind != KindRun {
 			continue
 		}
@@ -445,19 +447,8 @@ func (fn *landFn) land(ctx context.Context, opts Options, b *backends, sum *Summ
 			sum.WindowsParked++
 		}
 	}
-	// The accounting identity needs the process stage's own counts (pages
-	// and records read, unkeyed, winners), which are Beam metrics of this
-	// very job, not readable inside it: the account is recorded, marked
-	// not checked. TODO: carry the counts as data to the land stage.
-	sum.Account = warehouse.RunAccount{RunID: sum.RunID, Kind: sum.Kind, PagesListed: sum.ObjectsRead, PagesLanded: sum.PagesLanded}
-	sum.accountUnchecked = "the one-job shape does not yet carry the process counts to its land stage"
 	if err := landFiles(ctx, cfg, opts, b, sum, files, fn.Spec.Kind == KindRun); err != nil {
 		return err
-	}
-	// The records the dedup dropped: what the windows hold beyond the rows
-	// staged (the chunked shape counts them from its jobs' counters).
-	if extra := sum.RecordsRead - sum.Validated - sum.Quarantined; extra > 0 {
-		sum.Duplicates += extra
 	}
 	if sum.Outcome == warehouse.OutcomePromoted && fn.Spec.Kind == KindRun {
 		return advanceWatermark(ctx, cfg, b, tasks)

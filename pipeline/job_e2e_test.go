@@ -42,9 +42,8 @@ func TestOneJobRunAndReplayOnPrism(t *testing.T) {
 	if sum.Outcome != warehouse.OutcomePromoted || sum.Promoted == 0 {
 		t.Fatalf("one-job run outcome %s (%s), promoted %d; want promoted with rows", sum.Outcome, sum.Detail, sum.Promoted)
 	}
-	// The ground truth only: the one-job shape records its runs' accounts
-	// as not checked (see landFn), so checkAccounts does not apply yet.
 	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.Truth())
+	checkAccounts(t, e.cfg)
 	if runs := ledger(t, e.cfg); runs[0].RunID != sum.RunID || runs[0].Kind != pipeline.KindRun || !runs[0].WindowEnd.Equal(e.cfg.To) {
 		t.Errorf("newest ledger row = %+v, want run %s over [.., %s)", runs[0], sum.RunID, e.cfg.To)
 	}
@@ -88,9 +87,26 @@ func TestOneJobRunAndReplayOnPrism(t *testing.T) {
 	if got := e.sim.Stats().Requests - requests; got != 0 {
 		t.Errorf("replay sent %d requests to the vendor, want 0", got)
 	}
-	// The ground truth only: the one-job shape records its runs' accounts
-	// as not checked (see landFn), so checkAccounts does not apply yet.
 	truthcheck.Compare(t, readWarehouse(t, e.cfg), e.sim.Truth())
+	checkAccounts(t, e.cfg)
+}
+
+// TestOneJobRunThatLosesAStagedFileFailsReconciliation: the one-job shape
+// checks its run's account with the process counts it carries as data, so
+// a staging step that drops a validated file fails the job loudly, and the
+// run is recorded as failed with its unbalanced account, promoting nothing.
+func TestOneJobRunThatLosesAStagedFileFailsReconciliation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: runs a simulated vendor through prism")
+	}
+	e := newE2E(t, 2, 400, vendorsim.Faults{})
+	clean := e.cfg.Warehouse
+	e.cfg.Warehouse = strings.Replace(clean, "duckdb://", dropFileScheme+"://", 1)
+	sum, err := pipeline.RunJob(t.Context(), e.cfg, quietOptions(), pipeline.KindRun, time.Time{}, time.Time{})
+	if err == nil || !strings.Contains(err.Error(), "reconciliation failed") || !strings.Contains(err.Error(), "staged_valid") {
+		t.Fatalf("RunJob() error = %v, want the job failed on \"reconciliation failed\" naming staged_valid", err)
+	}
+	assertReconciliationFailed(t, clean, sum.RunID)
 }
 
 // TestOneJobDoesNothingWhileTheLeaseIsHeld: the job of a run that finds

@@ -16,8 +16,9 @@ import (
 
 // TestJobStepsAreSafeToRetry runs a one-job run on prism, then runs its
 // plan and land steps again as Dataflow does with a retried bundle (same
-// spec, same load files): the lease is resumed, the warehouse, the
-// watermark and the run's one ledger row are unchanged.
+// spec, same load files, object names and process counts): the lease is
+// resumed, the warehouse, the watermark, the run's one ledger row and its
+// balanced account are unchanged.
 func TestJobStepsAreSafeToRetry(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -79,18 +80,14 @@ func TestJobStepsAreSafeToRetry(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("the job's load files: %v, %v", files, err)
 	}
-	next := func(items []StagedFile) func(*StagedFile) bool {
-		return func(f *StagedFile) bool {
-			if len(items) == 0 {
-				return false
-			}
-			*f, items = items[0], items[1:]
-			return true
-		}
-	}
+	// The side inputs a retried land bundle gets are the job's own: its
+	// object names and process counts, here summed from its stored account.
+	acc := storedJobAccount(t, cfg, spec.RunID)
+	counts := ProcessCounts{PagesRead: acc.PagesRead, PagesQuarantined: acc.PagesQuarantined, RecordsRead: acc.RecordsRead,
+		Unkeyed: acc.Unkeyed, Winners: acc.Winners, Valid: acc.Valid, Failed: acc.Failed}
 	var results []JobResult
-	err = (&landFn{Spec: spec}).ProcessElement(ctx, plans[0], next(files),
-		func(*vendorapi.LandedPage) bool { return false }, func(*string) bool { return false },
+	err = (&landFn{Spec: spec}).ProcessElement(ctx, plans[0], iter(files),
+		func(*vendorapi.LandedPage) bool { return false }, iter(make([]string, acc.PagesListed)), iter([]ProcessCounts{counts}),
 		func(r JobResult) { results = append(results, r) })
 	if err != nil {
 		t.Fatalf("land step again: %v", err)
@@ -103,4 +100,36 @@ func TestJobStepsAreSafeToRetry(t *testing.T) {
 		t.Errorf("after the retried steps: runs %+v, watermark %s; want the one run (validated %d) and watermark %s",
 			after.runs, after.watermark, before.runs[0].Validated, before.watermark)
 	}
+	if again := storedJobAccount(t, cfg, spec.RunID); !again.Balanced || again.RecordsRead != acc.RecordsRead || again.Valid != acc.Valid {
+		t.Errorf("account after the retried steps = %+v, want balanced with the job's counts (%+v)", again, acc)
+	}
+}
+
+// iter returns a side input's iterator over items.
+func iter[T any](items []T) func(*T) bool {
+	return func(v *T) bool {
+		if len(items) == 0 {
+			return false
+		}
+		*v, items = items[0], items[1:]
+		return true
+	}
+}
+
+// storedJobAccount reads the stored account of runID from cfg's warehouse.
+func storedJobAccount(t *testing.T, cfg Config, runID string) warehouse.RunAccount {
+	t.Helper()
+	b, err := openBackends(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	a, _, err := b.wh.(warehouse.Accounts).Account(t.Context(), runID)
+	if err != nil {
+		t.Fatalf("reading the account of %s: %v", runID, err)
+	}
+	if !a.Balanced {
+		t.Errorf("account of %s = %+v, want balanced", runID, a)
+	}
+	return a
 }

@@ -190,13 +190,9 @@ func processChunks(ctx context.Context, cfg Config, opts Options, sum *Summary, 
 			if err != nil {
 				return err
 			}
-			c := counters(res, "process")
 			mu.Lock()
 			defer mu.Unlock()
-			sum.ObjectsRead += c["pages_read"]
-			sum.RecordsRead += c["records_read"]
-			sum.Duplicates += c["records_read"] - c["records_unkeyed"] - c["winners"]
-			addChunkCounters(&sum.Account, c)
+			countsOf(counters(res, "process")).addTo(sum)
 			files = append(files, f...)
 			return nil
 		})

@@ -30,12 +30,12 @@ import (
 )
 
 func init() {
-	register.DoFn4x1[context.Context, string, func(int32, dedup.Batch), func(warehouse.Quarantined), error](&keysFn{})
+	register.DoFn5x1[context.Context, string, func(int32, dedup.Batch), func(warehouse.Quarantined), func(ProcessCounts), error](&keysFn{})
 	register.Emitter2[int32, dedup.Batch]()
 	register.Emitter1[warehouse.Quarantined]()
 	register.DoFn4x0[context.Context, int32, dedup.Batch, func(string, winnerIndexes)](&winnerRefFn{})
 	register.Emitter2[string, winnerIndexes]()
-	register.DoFn4x1[context.Context, string, func(*winnerIndexes) bool, func(StagedFile), error](&writeRowsFn{})
+	register.DoFn5x1[context.Context, string, func(*winnerIndexes) bool, func(StagedFile), func(ProcessCounts), error](&writeRowsFn{})
 	register.Iter1[winnerIndexes]()
 	register.Emitter1[StagedFile]()
 	register.DoFn4x1[context.Context, string, func(*warehouse.Quarantined) bool, func(StagedFile), error](&writeQuarantineFn{})
@@ -51,20 +51,9 @@ func init() {
 // elements (dedup.Batch), not one each.
 const dedupShards = 16
 
-var (
-	recordsRead       = beam.NewCounter("process", "records_read")
-	pagesRead         = beam.NewCounter("process", "pages_read")
-	unkeyedQuarantine = beam.NewCounter("process", "records_unkeyed")
-	winnersCounter    = beam.NewCounter("process", "winners")
-	validatedCounter  = beam.NewCounter("process", "validated")
-	quarantinedRows   = beam.NewCounter("process", "quarantined")
-	// pagesQuarantined counts raw objects quarantined whole (not pages);
-	// winnersFailed the winners pass two quarantined. With pages_read,
-	// records_read, records_unkeyed, winners and validated they are the
-	// pipeline's terms of the run's account (pipeline/account).
-	pagesQuarantined = beam.NewCounter("process", "pages_quarantined")
-	winnersFailed    = beam.NewCounter("process", "winners_failed")
-)
+// quarantinedRows counts the rows written to quarantine load files (the
+// account's terms are in processcounts.go).
+var quarantinedRows = beam.NewCounter("process", "quarantined")
 
 // Staged file kinds.
 const (
@@ -105,26 +94,29 @@ func (c ProcessConfig) quarantinedAt() time.Time { return time.Unix(0, c.Quarant
 // row rules on the winning records only. Every file name is derived from its raw object, so a retried bundle
 // rewrites the same file with the same rows.
 func Process(s beam.Scope, cfg ProcessConfig, objects []string) beam.PCollection {
-	return ProcessNames(s, cfg, beam.CreateList(s, objects))
+	files, _ := ProcessNames(s, cfg, beam.CreateList(s, objects))
+	return files
 }
 
 // ProcessNames is Process over a PCollection<string> of raw object names,
 // known only when the pipeline runs (the one-job shape lists them after
-// its ingest stage).
-func ProcessNames(s beam.Scope, cfg ProcessConfig, objects beam.PCollection) beam.PCollection {
+// its ingest stage). It also returns PCollection<ProcessCounts>, whose sum
+// is the run's process terms of its account.
+func ProcessNames(s beam.Scope, cfg ProcessConfig, objects beam.PCollection) (files, counts beam.PCollection) {
 	s = s.Scope("pipeline.Process")
 	names := beam.Reshuffle(s, objects)
-	cands, unkeyed := beam.ParDo2(s, &keysFn{Config: cfg}, names)
+	cands, unkeyed, read := beam.ParDo3(s, &keysFn{Config: cfg}, names)
 	latest := dedup.LatestByShard(s, cands)
 	refs := beam.ParDo(s, &winnerRefFn{}, latest)
-	rows := beam.ParDo(s, &writeRowsFn{Config: cfg}, beam.GroupByKey(s, refs))
+	rows, judged := beam.ParDo2(s, &writeRowsFn{Config: cfg}, beam.GroupByKey(s, refs))
 	qfiles := beam.ParDo(s, &writeQuarantineFn{Config: cfg}, beam.GroupByKey(s, beam.ParDo(s, quarantineByRef, unkeyed)))
-	return beam.Flatten(s, rows, qfiles)
+	return beam.Flatten(s, rows, qfiles), beam.Flatten(s, read, judged)
 }
 
 // keysFn reads a raw page object and emits, for every record, its key and a
 // small Candidate, batched by shard of the key. A page that cannot be read back, and records without a
-// usable key, go to quarantine with the reason.
+// usable key, go to quarantine with the reason. It counts the object on
+// its last output.
 type keysFn struct {
 	Config ProcessConfig `json:"config"`
 	raw    rawzone.Store
@@ -142,26 +134,27 @@ func (fn *keysFn) Setup(ctx context.Context) error {
 
 func (fn *keysFn) Teardown() error { return closeRaw(&fn.raw) }
 
-func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(int32, dedup.Batch), quarantine func(warehouse.Quarantined)) error {
+func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(int32, dedup.Batch), quarantine func(warehouse.Quarantined), counted func(ProcessCounts)) error {
 	records, err := readRecords(ctx, fn.raw, name)
 	var bad *badPageError
 	switch {
 	case errors.As(err, &bad):
-		pagesQuarantined.Inc(ctx, 1)
 		quarantine(gate.Quarantine(bad.raw, parse.Record{}, bad.reason, fn.Config.RunID, name, gate.PageIndex, fn.Config.quarantinedAt()))
+		c := ProcessCounts{PagesQuarantined: 1}
+		c.count(ctx)
+		counted(c)
 		return nil
 	case err != nil:
 		return err
 	}
-	pagesRead.Inc(ctx, 1)
-	recordsRead.Inc(ctx, int64(len(records)))
+	c := ProcessCounts{PagesRead: 1, RecordsRead: int64(len(records))}
 	var shards [dedupShards][]dedup.Keyed
 	for i, rec := range records {
 		id, updated, err := parse.Key(rec)
 		if err != nil {
 			// Without an id and an updated_at there is nothing to dedup on:
 			// quarantine this occurrence, keyed by its place in the raw zone.
-			unkeyedQuarantine.Inc(ctx, 1)
+			c.Unkeyed++
 			parsed, _ := parse.ParseRecord(rec)
 			quarantine(gate.Quarantine(rec, parsed, reasonOf(err), fn.Config.RunID, name, i, fn.Config.quarantinedAt()))
 			continue
@@ -174,6 +167,8 @@ func (fn *keysFn) ProcessElement(ctx context.Context, name string, emit func(int
 			emit(int32(sh), dedup.Batch{Items: items})
 		}
 	}
+	c.count(ctx)
+	counted(c)
 	return nil
 }
 
@@ -285,7 +280,8 @@ func (fn *winnerRefFn) ProcessElement(ctx context.Context, _ int32, b dedup.Batc
 
 // writeRowsFn reads one raw object again, runs the row rules on its winning
 // records, and writes their validated and quarantine rows to load files
-// named after the object.
+// named after the object. It counts the winners it judged on its last
+// output.
 type writeRowsFn struct {
 	Config ProcessConfig `json:"config"`
 	raw    rawzone.Store
@@ -302,7 +298,7 @@ func (fn *writeRowsFn) Setup(ctx context.Context) error {
 
 func (fn *writeRowsFn) Teardown() error { return closeRaw(&fn.raw) }
 
-func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes func(*winnerIndexes) bool, emit func(StagedFile)) error {
+func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes func(*winnerIndexes) bool, emit func(StagedFile), counted func(ProcessCounts)) error {
 	records, err := readRecords(ctx, fn.raw, name)
 	if err != nil {
 		// Pass one read this object; failing to now is an infrastructure
@@ -317,10 +313,6 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 		}
 	}
 	sort.Ints(idx)
-	// Counted here, once per raw object, not per shard batch upstream: a
-	// counter incremented by a few large batches came out short on prism
-	// with two chunk jobs at once (~4 % of winners of a 300k-record day).
-	winnersCounter.Inc(ctx, int64(len(idx)))
 	at := fn.Config.quarantinedAt()
 	var valid, bad bytes.Buffer
 	var nValid, nBad int64
@@ -350,10 +342,8 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 			return fmt.Errorf("encoding quarantine row %d of %s: %w", i, name, err)
 		}
 	}
-	validatedCounter.Inc(ctx, nValid)
 	quarantinedRows.Inc(ctx, nBad)
 	countReasons(ctx, byReason)
-	winnersFailed.Inc(ctx, nBad)
 	for _, f := range []struct {
 		kind string
 		n    int64
@@ -368,6 +358,12 @@ func (fn *writeRowsFn) ProcessElement(ctx context.Context, name string, indexes 
 		}
 		emit(StagedFile{Path: p, Kind: f.kind, Rows: f.n})
 	}
+	// Counted here, once per raw object, not per shard batch upstream: a
+	// counter incremented by a few large batches came out short on prism
+	// with two chunk jobs at once (~4 % of winners of a 300k-record day).
+	c := ProcessCounts{Winners: int64(len(idx)), Valid: nValid, Failed: nBad}
+	c.count(ctx)
+	counted(c)
 	return nil
 }
 

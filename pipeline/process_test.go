@@ -86,13 +86,20 @@ func TestProcessKeepsTheNewestVersionAndQuarantinesTheRest(t *testing.T) {
 	}
 	staging := filepath.Join(dir, "staging")
 	p, s := beam.NewPipelineWithRoot()
-	files := pipeline.Process(s, pipeline.ProcessConfig{
+	files, counts := pipeline.ProcessNames(s, pipeline.ProcessConfig{
 		RunID: "r1", RawZone: "file://" + filepath.Join(dir, "raw"), StagingDir: staging,
 		Rules: gate.DefaultRules(), QuarantinedAt: simFrom.UnixNano(),
-	}, objects)
+	}, beam.CreateList(s, objects))
 	// Validated files of both pages, the row-rule quarantine of page 1 and
 	// the unkeyed quarantine of page 0.
 	passert.Count(s, files, "staged files", 4)
+	// One count per page read, one per page holding winners: page 0's st_b
+	// (its st_a lost to page 1's), page 1's st_a and its negative st_c.
+	passert.Equals(s, counts,
+		pipeline.ProcessCounts{PagesRead: 1, RecordsRead: 3, Unkeyed: 1},
+		pipeline.ProcessCounts{PagesRead: 1, RecordsRead: 3},
+		pipeline.ProcessCounts{Winners: 1, Valid: 1},
+		pipeline.ProcessCounts{Winners: 2, Valid: 1, Failed: 1})
 	res := ptest.RunAndValidate(t, p)
 
 	var valid []warehouse.Settlement

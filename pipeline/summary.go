@@ -51,11 +51,8 @@ type Summary struct {
 	// Account is the run's accounting identity (pipeline/account), and
 	// CurrencyTotals what its promote wrote per currency; both are stored
 	// beside the runs ledger when the warehouse keeps accounts.
-	Account warehouse.RunAccount
-	// accountUnchecked, when set, says why the account cannot be checked
-	// (the one-job shape has no process counters inside its job yet).
-	accountUnchecked string
-	CurrencyTotals   []warehouse.CurrencyTotal
+	Account        warehouse.RunAccount
+	CurrencyTotals []warehouse.CurrencyTotal
 }
 
 // ExitCode maps the outcome to the launcher's exit status: 0 promoted,
