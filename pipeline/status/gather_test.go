@@ -4,7 +4,7 @@ package status_test
 
 import (
 	"context"
-	"github.com/marketplace/settle/testing/duckdbhold"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/marketplace/settle/io/warehouse/duckdb"
 	"github.com/marketplace/settle/pipeline"
 	"github.com/marketplace/settle/pipeline/status"
+	"github.com/marketplace/settle/testing/duckdbhold"
 )
 
 func readOnly(ctx context.Context, uri string) (warehouse.Warehouse, bool, error) {
@@ -37,13 +38,25 @@ func listTree(t *testing.T, dir string) []string {
 	return out
 }
 
+// TestGatherOnABrandNewDataDirSaysNoRunsAndCreatesNothing: also a cursor
+// directory that exists but is empty gets no lock file (the file store
+// opened read-write would create one).
 func TestGatherOnABrandNewDataDirSaysNoRunsAndCreatesNothing(t *testing.T) {
-	for _, name := range []string{"absent", "empty"} {
+	for _, name := range []string{"absent", "empty", "holding an empty cursor directory"} {
 		t.Run("a data dir that is "+name, func(t *testing.T) {
 			root := t.TempDir()
 			dir := filepath.Join(root, "data")
-			if name == "empty" {
+			switch name {
+			case "empty":
 				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			case "holding an empty cursor directory":
+				u, err := url.Parse(pipeline.DefaultConfig(dir).CursorStore)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(u.Path, 0o755); err != nil {
 					t.Fatal(err)
 				}
 			}
