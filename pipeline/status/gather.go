@@ -20,8 +20,9 @@ import (
 type OpenFunc func(ctx context.Context, uri string) (w warehouse.Warehouse, snapshot bool, err error)
 
 // Gather reads the status inputs of cfg's source: the watermark, parked
-// windows and lease from the cursor store (a local one opened
-// read-only), and the newest runs ledger and
+// windows and lease, and the webhook channel's (the webhook source's
+// watermark and the last sweep's WebhookStatus) from the cursor store
+// (a local one opened read-only), and the newest runs ledger and
 // run_metrics rows (n of each) from the warehouse opened by open. It
 // writes nothing and creates nothing: a local cursor store that does not
 // exist is read as empty. A ledger that cannot be read (locked, corrupt)
@@ -77,6 +78,16 @@ func gatherCursors(ctx context.Context, cfg pipeline.Config, in *Inputs) (bool, 
 			return true, fmt.Errorf("decoding lease: %w", err)
 		}
 		in.Lease = &l
+	}
+	if in.WebhookWatermark, _, err = cursorstore.LoadWatermark(ctx, cursors, pipeline.WebhookSource); err != nil {
+		return true, fmt.Errorf("reading the webhook watermark: %w", err)
+	}
+	switch st, err := pipeline.LoadWebhookStatus(ctx, cursors); {
+	case errors.Is(err, cursorstore.ErrNotFound):
+	case err != nil:
+		return true, err
+	default:
+		in.Webhook = &st
 	}
 	return true, nil
 }
