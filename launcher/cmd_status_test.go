@@ -25,6 +25,8 @@ func TestStatusExitCodes(t *testing.T) {
 		{"a deadline that is no time of day is a usage mistake", []string{"--data-dir", fresh, "--deadline", "25:00 UTC"}, exitUsage},
 		{"an unknown zone is a usage mistake", []string{"--data-dir", fresh, "--deadline", "06:00 Mars/Olympus"}, exitUsage},
 		{"failure limits out of order are a usage mistake", []string{"--data-dir", fresh, "--failure-warn", "0.6", "--failure-critical", "0.5"}, exitUsage},
+		{"a webhook silence limit of zero is a usage mistake", []string{"--data-dir", fresh, "--webhook-silence", "0s"}, exitUsage},
+		{"a negative webhook lag limit is a usage mistake", []string{"--data-dir", fresh, "--webhook-lag", "-1m"}, exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
