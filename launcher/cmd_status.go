@@ -23,6 +23,8 @@ type statusFlags struct {
 	failureWarn    float64
 	failureCrit    float64
 	parkedCritical time.Duration
+	webhookSilence time.Duration
+	webhookLag     time.Duration
 	history        int
 	now            time.Time
 }
@@ -35,6 +37,8 @@ func addStatusFlags(fs *flagSet, s *statusFlags) {
 	fs.Float64Var(&s.failureWarn, "failure-warn", d.FailureWarn, "failure rate at or above which status is WARNING")
 	fs.Float64Var(&s.failureCrit, "failure-critical", d.FailureCritical, "failure rate at or above which status is CRITICAL")
 	fs.DurationVar(&s.parkedCritical, "parked-critical", d.ParkedCritical, "a window parked longer than this is CRITICAL (any parked window is WARNING)")
+	fs.DurationVar(&s.webhookSilence, "webhook-silence", d.WebhookSilence, "while webhooks are in use, no event received for longer than this (as of the last sweep) is WARNING")
+	fs.DurationVar(&s.webhookLag, "webhook-lag", d.WebhookLag, "while webhooks are in use, a webhook lag p99 above this is WARNING")
 	fs.IntVar(&s.history, "history", 1000, "newest ledger rows read")
 	fs.Var(timeFlag{&s.now}, "now", "judge as if it were this time, RFC 3339 (drills, simulated data; default: now)")
 }
@@ -50,8 +54,12 @@ func (s *statusFlags) thresholds() (status.Thresholds, error) {
 	if s.failureWarn <= 0 || s.failureCrit < s.failureWarn || s.failureCrit > 1 {
 		return status.Thresholds{}, usageErr("want 0 < --failure-warn <= --failure-critical <= 1")
 	}
+	if s.webhookSilence <= 0 || s.webhookLag <= 0 {
+		return status.Thresholds{}, usageErr("--webhook-silence and --webhook-lag want a positive duration")
+	}
 	return status.Thresholds{Deadline: dl, AtRisk: s.atRisk, FailureRuns: s.failureRuns,
-		FailureWarn: s.failureWarn, FailureCritical: s.failureCrit, ParkedCritical: s.parkedCritical}, nil
+		FailureWarn: s.failureWarn, FailureCritical: s.failureCrit, ParkedCritical: s.parkedCritical,
+		WebhookSilence: s.webhookSilence, WebhookLag: s.webhookLag}, nil
 }
 
 // clock is --now, or the time now.
@@ -152,6 +160,7 @@ func printStatus(w io.Writer, r status.Report) {
 	if r.Snapshot {
 		fmt.Fprintf(tw, "ledger\tread from a snapshot copy: a run holds the warehouse\n")
 	}
+	printWebhook(tw, r)
 	tw.Flush()
 	if r.Level != status.OK {
 		fmt.Fprintln(w, "\nchecks:")
@@ -160,6 +169,30 @@ func printStatus(w io.Writer, r status.Report) {
 				fmt.Fprintf(w, "  %-8s %-13s %s\n", c.Level, c.Name, c.Text)
 			}
 		}
+	}
+}
+
+// printWebhook writes the webhook section, when the channel is in use.
+func printWebhook(tw io.Writer, r status.Report) {
+	w := r.Webhook
+	switch {
+	case w == nil:
+		return
+	case !w.Swept:
+		fmt.Fprintf(tw, "webhook\tin use, no sweep yet: `settle sweep` records what the webhooks missed\n")
+		return
+	case w.LastReceived.IsZero():
+		fmt.Fprintf(tw, "webhook\tno event received (as of the last sweep)\n")
+	default:
+		fmt.Fprintf(tw, "webhook\tlast event received %s (%s ago, as of the last sweep)\n", stamp(w.LastReceived), status.Age(w.LastReceivedAge))
+	}
+	fmt.Fprintf(tw, "  lag\tp50 %s, p99 %s, max %s\n", status.Age(w.LagP50), status.Age(w.LagP99), status.Age(w.LagMax))
+	fmt.Fprintf(tw, "  last sweep\t%s (%s ago), updated_at %s..%s\n", stamp(w.SweptAt), status.Age(w.SweepAge), stamp(w.SweepFrom), stamp(w.SweepTo))
+	fmt.Fprintf(tw, "  swept versions\t%d listed; %d webhook event(s) received for the range\n", w.SweepVersions, w.WebhookEvents)
+	if w.MissedByWebhook == 0 {
+		fmt.Fprintf(tw, "  missed by webhooks\tnone\n")
+	} else {
+		fmt.Fprintf(tw, "  missed by webhooks\t%d (%s)\n", w.MissedByWebhook, status.MissedSampleText(w.MissedSample, 5))
 	}
 }
 

@@ -206,11 +206,13 @@ func stamp(t time.Time) string {
 }
 
 var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"stamp": stamp,
-	"lower": strings.ToLower,
-	"upper": strings.ToUpper,
-	"hours": func(d time.Duration) string { return d.Round(time.Minute).String() },
-	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"stamp":  stamp,
+	"lower":  strings.ToLower,
+	"upper":  strings.ToUpper,
+	"hours":  func(d time.Duration) string { return d.Round(time.Minute).String() },
+	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+	"age":    status.Age,
+	"missed": func(ids []string) string { return status.MissedSampleText(ids, 5) },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -239,6 +241,14 @@ code { background: #f4f4f4; padding: 0 3px; }
 <tr><th>held batches</th><td id="held">{{range .Status.Held}}<div><code>{{.Command}}</code> {{.Detail}}</div>{{else}}none{{end}}</td></tr>
 <tr><th>lease</th><td>{{if .Status.LeaseLive}}held by {{.Status.Lease.Owner}} until {{stamp .Status.Lease.ExpiresAt}}{{else}}free{{end}}</td></tr>
 </table>
+{{with .Status.Webhook}}<h2>Webhook channel</h2>
+<table id="webhook">
+{{if .Swept}}<tr><th>last event received</th><td id="webhook-last-received">{{stamp .LastReceived}}{{if not .LastReceived.IsZero}} ({{age .LastReceivedAge}} ago, as of the last sweep){{end}}</td></tr>
+<tr><th>lag</th><td id="webhook-lag">p50 {{age .LagP50}}, p99 {{age .LagP99}}, max {{age .LagMax}}</td></tr>
+<tr><th>last sweep</th><td id="webhook-sweep">{{stamp .SweptAt}} ({{age .SweepAge}} ago), updated_at {{stamp .SweepFrom}}..{{stamp .SweepTo}}: <span id="webhook-versions">{{.SweepVersions}}</span> versions listed, {{.WebhookEvents}} webhook events received for the range</td></tr>
+<tr><th>missed by webhooks</th><td id="webhook-missed">{{.MissedByWebhook}}{{if .MissedSample}} ({{missed .MissedSample}}){{end}}</td></tr>
+{{else}}<tr><th>last sweep</th><td id="webhook-sweep">no sweep yet</td></tr>
+{{end}}</table>{{end}}
 {{if .Checks}}<h2>Checks</h2>
 <table id="checks">{{range .Checks}}<tr><td><span class="level {{lower .Level.String}}">{{.Level}}</span></td><td>{{.Name}}</td><td>{{.Text}}</td></tr>{{end}}</table>{{end}}
 <h2>Runs {{.From}} to {{.To}} (<span id="run-count">{{.Runs}}</span> runs)</h2>

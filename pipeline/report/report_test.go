@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/pipeline"
 	"github.com/marketplace/settle/pipeline/report"
 	"github.com/marketplace/settle/pipeline/status"
 )
@@ -217,5 +218,46 @@ func TestReportOnNoRunsSaysSo(t *testing.T) {
 		if n := attr(byID(t, doc, id), "data-points"); n != "0" {
 			t.Errorf("data-points of %s = %s, want 0", id, n)
 		}
+	}
+}
+
+// TestReportShowsTheWebhookChannel: with a sweep's status the report has
+// the webhook section and its checks; without one (the fabricated pull-only
+// data of the other tests) it has none.
+func TestReportShowsTheWebhookChannel(t *testing.T) {
+	d := fabricated(t)
+	if doc := render(t, d); len(find(doc, func(n *html.Node) bool { return attr(n, "id") == "webhook" })) != 0 {
+		t.Error("a pull-only report has a webhook section")
+	}
+	in := status.Inputs{Source: "settlements", Watermark: at("2026-11-02T23:00:00Z"), Runs: d.Runs, Metrics: d.Metrics,
+		Webhook: &pipeline.WebhookStatus{
+			CheckedAt: at("2026-11-03T02:35:00Z"), From: at("2026-11-02T20:00:00Z"), To: at("2026-11-03T02:30:00Z"),
+			SweepVersions: 400, MissedByWebhook: 3, MissedSample: []string{"st_a", "st_b", "st_c"}, WebhookEvents: 410,
+			LastReceived: at("2026-11-03T02:50:00Z"), LagP50: 2 * time.Second, LagP99: 90 * time.Second, LagMax: 5 * time.Minute,
+		}}
+	d.Status = status.Evaluate(in, status.DefaultThresholds(), d.Now)
+	doc := render(t, d)
+	for id, want := range map[string]string{
+		"webhook-last-received": "2026-11-03T02:50:00Z (10m0s ago, as of the last sweep)",
+		"webhook-lag":           "p50 2s, p99 1m30s, max 5m0s",
+		"webhook-sweep":         "2026-11-03T02:35:00Z (25m0s ago), updated_at 2026-11-02T20:00:00Z..2026-11-03T02:30:00Z: 400 versions listed, 410 webhook events received for the range",
+		"webhook-missed":        "3 (e.g. st_a, st_b, st_c)",
+	} {
+		if got := text(byID(t, doc, id)); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	var checks []string
+	for _, row := range find(byID(t, doc, "checks"), func(n *html.Node) bool { return n.Data == "tr" }) {
+		checks = append(checks, text(row))
+	}
+	if all := strings.Join(checks, "\n"); !strings.Contains(all, "WARNINGwebhookthe sweep at 2026-11-03T02:35:00Z found 3 of 400 versions the webhooks missed") {
+		t.Errorf("checks do not list the webhook WARNING:\n%s", all)
+	}
+
+	d.Status = status.Evaluate(status.Inputs{Source: "settlements", Watermark: in.Watermark, Runs: d.Runs, Metrics: d.Metrics,
+		WebhookWatermark: at("2026-11-03T02:00:00Z")}, status.DefaultThresholds(), d.Now)
+	if got := text(byID(t, render(t, d), "webhook-sweep")); got != "no sweep yet" {
+		t.Errorf("webhook in use without a sweep: last sweep = %q, want no sweep yet", got)
 	}
 }

@@ -20,7 +20,9 @@ import (
 type OpenFunc func(ctx context.Context, uri string) (w warehouse.Warehouse, snapshot bool, err error)
 
 // Gather reads the status inputs of cfg's source: the watermark, parked
-// windows and lease from the cursor store, and the newest runs ledger and
+// windows and lease, and the webhook channel's (the webhook source's
+// watermark and the last sweep's WebhookStatus) from the cursor store
+// (a local one opened read-only), and the newest runs ledger and
 // run_metrics rows (n of each) from the warehouse opened by open. It
 // writes nothing and creates nothing: a local cursor store that does not
 // exist is read as empty. A ledger that cannot be read (locked, corrupt)
@@ -38,12 +40,19 @@ func Gather(ctx context.Context, cfg pipeline.Config, open OpenFunc, n int) (Inp
 }
 
 func gatherCursors(ctx context.Context, cfg pipeline.Config, in *Inputs) (bool, error) {
-	if u, err := url.Parse(cfg.CursorStore); err == nil && u.Scheme == "file" {
+	uri := cfg.CursorStore
+	if u, err := url.Parse(uri); err == nil && u.Scheme == "file" {
 		if _, err := os.Stat(u.Path); errors.Is(err, os.ErrNotExist) {
 			return false, nil
 		}
+		// Opened read-write, the file store would take its lock (creating
+		// .lock) and remove a crashed writer's temporary files.
+		q := u.Query()
+		q.Set(cursorstore.AccessModeParam, cursorstore.AccessReadOnly)
+		u.RawQuery = q.Encode()
+		uri = u.String()
 	}
-	cursors, err := cursorstore.Open(ctx, cfg.CursorStore)
+	cursors, err := cursorstore.Open(ctx, uri)
 	if err != nil {
 		return false, fmt.Errorf("opening cursor store: %w", err)
 	}
@@ -69,6 +78,16 @@ func gatherCursors(ctx context.Context, cfg pipeline.Config, in *Inputs) (bool, 
 			return true, fmt.Errorf("decoding lease: %w", err)
 		}
 		in.Lease = &l
+	}
+	if in.WebhookWatermark, _, err = cursorstore.LoadWatermark(ctx, cursors, pipeline.WebhookSource); err != nil {
+		return true, fmt.Errorf("reading the webhook watermark: %w", err)
+	}
+	switch st, err := pipeline.LoadWebhookStatus(ctx, cursors); {
+	case errors.Is(err, cursorstore.ErrNotFound):
+	case err != nil:
+		return true, err
+	default:
+		in.Webhook = &st
 	}
 	return true, nil
 }

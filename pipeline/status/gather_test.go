@@ -4,17 +4,21 @@ package status_test
 
 import (
 	"context"
-	"github.com/marketplace/settle/testing/duckdbhold"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/marketplace/settle/io/cursorstore"
 	"github.com/marketplace/settle/io/warehouse"
 	"github.com/marketplace/settle/io/warehouse/duckdb"
 	"github.com/marketplace/settle/pipeline"
 	"github.com/marketplace/settle/pipeline/status"
+	"github.com/marketplace/settle/testing/duckdbhold"
 )
 
 func readOnly(ctx context.Context, uri string) (warehouse.Warehouse, bool, error) {
@@ -37,13 +41,25 @@ func listTree(t *testing.T, dir string) []string {
 	return out
 }
 
+// TestGatherOnABrandNewDataDirSaysNoRunsAndCreatesNothing: also a cursor
+// directory that exists but is empty gets no lock file (the file store
+// opened read-write would create one).
 func TestGatherOnABrandNewDataDirSaysNoRunsAndCreatesNothing(t *testing.T) {
-	for _, name := range []string{"absent", "empty"} {
+	for _, name := range []string{"absent", "empty", "holding an empty cursor directory"} {
 		t.Run("a data dir that is "+name, func(t *testing.T) {
 			root := t.TempDir()
 			dir := filepath.Join(root, "data")
-			if name == "empty" {
+			switch name {
+			case "empty":
 				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			case "holding an empty cursor directory":
+				u, err := url.Parse(pipeline.DefaultConfig(dir).CursorStore)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(u.Path, 0o755); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -150,5 +166,53 @@ func TestGatherAnswersWhileARunHoldsTheWarehouse(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "settle-snapshot-*", filepath.Base(path))); len(left) > 0 {
 		t.Errorf("snapshot copies left behind: %v", left)
+	}
+}
+
+// TestGatherReadsTheWebhookChannel: a webhook watermark alone marks the
+// channel in use; a saved sweep status is read back as saved; a store
+// without either leaves both empty.
+func TestGatherReadsTheWebhookChannel(t *testing.T) {
+	cfg, w := ledger(t)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gather := func(t *testing.T) status.Inputs {
+		t.Helper()
+		in, err := status.Gather(t.Context(), cfg, readOnly, 100)
+		if err != nil {
+			t.Fatalf("Gather() = %v", err)
+		}
+		return in
+	}
+	cursors, err := cursorstore.Open(t.Context(), cfg.CursorStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cursors.Close()
+	if _, err := cursorstore.SaveWatermark(t.Context(), cursors, cfg.Source, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if in := gather(t); in.Webhook != nil || !in.WebhookWatermark.IsZero() {
+		t.Errorf("pull only: Webhook %+v, WebhookWatermark %v; want nil and zero", in.Webhook, in.WebhookWatermark)
+	}
+	wm := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	if _, err := cursorstore.SaveWatermark(t.Context(), cursors, pipeline.WebhookSource, 0, wm); err != nil {
+		t.Fatal(err)
+	}
+	if in := gather(t); in.Webhook != nil || !in.WebhookWatermark.Equal(wm) {
+		t.Errorf("webhook runs, no sweep: Webhook %+v, WebhookWatermark %v; want nil and %v", in.Webhook, in.WebhookWatermark, wm)
+	}
+	st := pipeline.WebhookStatus{CheckedAt: wm, From: wm.Add(-6 * time.Hour), To: wm, SweepVersions: 9, MissedByWebhook: 2,
+		MissedSample: []string{"a", "b"}, WebhookEvents: 7, LastReceived: wm.Add(-time.Minute), LagP50: time.Second, LagP99: time.Minute, LagMax: time.Hour}
+	if err := pipeline.SaveWebhookStatus(t.Context(), cursors, st); err != nil {
+		t.Fatal(err)
+	}
+	in := gather(t)
+	if in.Webhook == nil {
+		t.Fatal("Gather after a sweep: Webhook = nil")
+	}
+	if diff := cmp.Diff(st, *in.Webhook); diff != "" {
+		t.Errorf("Webhook (-saved +gathered):\n%s", diff)
 	}
 }

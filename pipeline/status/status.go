@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/marketplace/settle/io/warehouse"
+	"github.com/marketplace/settle/pipeline"
 )
 
 // Level is a check's verdict, numbered as Nagios plugins exit.
@@ -63,6 +64,11 @@ type Thresholds struct {
 	// ParkedCritical: a window parked longer than this is CRITICAL
 	// (default 24h); any parked window is WARNING.
 	ParkedCritical time.Duration
+	// WebhookSilence: while the webhook channel is in use, no event
+	// received for longer than this (as of the last sweep) is WARNING
+	// (default 6h: twice the sweep's 3-hourly schedule). WebhookLag: a
+	// webhook lag p99 above it is WARNING (default 1h).
+	WebhookSilence, WebhookLag time.Duration
 }
 
 // DefaultThresholds returns the documented defaults, deadline 06:00 UTC.
@@ -72,6 +78,7 @@ func DefaultThresholds() Thresholds {
 		AtRisk:      2 * time.Hour,
 		FailureRuns: 10, FailureWarn: 0.2, FailureCritical: 0.5,
 		ParkedCritical: 24 * time.Hour,
+		WebhookSilence: 6 * time.Hour, WebhookLag: time.Hour,
 	}
 }
 
@@ -107,6 +114,12 @@ type Inputs struct {
 	Snapshot    bool
 	// NoData: neither a cursor store nor a warehouse exists yet.
 	NoData bool
+	// Webhook is what the last sweep saved (nil: no sweep yet), and
+	// WebhookWatermark the webhook source's watermark (zero: no webhook
+	// run yet). With neither, the webhook channel is not in use and is
+	// not judged.
+	Webhook          *pipeline.WebhookStatus
+	WebhookWatermark time.Time
 }
 
 // Check is one verdict of the report.
@@ -179,6 +192,10 @@ type Report struct {
 	LeaseLive bool     `json:"lease_live"`
 	Corrupt   []string `json:"corrupt_rows,omitempty"`
 	Snapshot  bool     `json:"ledger_snapshot,omitempty"`
+
+	// Webhook is the push channel's section; nil (absent from the JSON)
+	// when the channel is not in use.
+	Webhook *WebhookReport `json:"webhook,omitempty"`
 }
 
 // NoRunsText is the summary of a source with no runs yet.
@@ -294,6 +311,8 @@ func Evaluate(in Inputs, th Thresholds, now time.Time) Report {
 	for _, h := range r.Held {
 		r.add("held batch", Warning, fmt.Sprintf("run %s held (%s): check it, then `%s`", h.RunID, oneLine(h.Detail), h.Command))
 	}
+
+	r.judgeWebhook(in, th, now)
 
 	r.Level = OK
 	for _, c := range r.Checks {
@@ -454,6 +473,12 @@ func withDefaults(th Thresholds) Thresholds {
 	}
 	if th.ParkedCritical <= 0 {
 		th.ParkedCritical = d.ParkedCritical
+	}
+	if th.WebhookSilence <= 0 {
+		th.WebhookSilence = d.WebhookSilence
+	}
+	if th.WebhookLag <= 0 {
+		th.WebhookLag = d.WebhookLag
 	}
 	return th
 }
