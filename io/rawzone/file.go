@@ -21,8 +21,8 @@ import (
 func init() { Register("file", openFile) }
 
 // FileStore is the local back end (file:///abs/dir): one read-only file per
-// object at dir/<name>. PutOnce writes a temporary file in the object's
-// directory, fsyncs it, hard-links it into place (the link fails if the
+// object at dir/<name>. PutOnce writes a temporary file, makes its contents
+// durable, hard-links it into place (the link fails if the
 // name exists, so of two concurrent writers exactly one wins) and fsyncs the
 // directory. A name cannot be both an object and a directory here ("a" and
 // "a/b"), which GCS would allow; the raw zone's own names never do that.
@@ -35,56 +35,25 @@ type FileStore struct {
 	// durable holds the directories (absolute paths) whose entry in their
 	// parent is known to be fsynced, so PutOnce syncs each parent once.
 	durable sync.Map
-	// dirSyncs holds a *dirSync per directory: concurrent PutOnce calls
+	// dirSyncs holds a *groupSync per directory: concurrent PutOnce calls
 	// into one directory share its fsyncs (group commit).
 	dirSyncs sync.Map
+	// dataSync is the group commit of the temporary files' contents (see
+	// writeTemp).
+	dataSync *groupSync
 	// tmpSeq and tmpReady pick and remember the temporary directories.
 	tmpSeq   atomic.Uint64
 	tmpReady sync.Map
 }
 
-// dirSync coalesces the fsyncs of one directory. A caller needs a sync
-// that starts after its link: it waits for the sync in progress (which may
-// have started before), then starts one or joins the one another caller
-// started in the meantime. Under load one fsync covers every link made
-// while the previous one ran, and nothing is acknowledged before the
-// directory entry that names it is durable.
-type dirSync struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	started uint64 // syncs started
-	done    uint64 // number of the last sync finished
-	running bool
-	err     error // of the last sync finished
-}
-
-// syncDirShared fsyncs dir, sharing the fsync with concurrent callers.
+// syncDirShared fsyncs dir, sharing the fsync with concurrent callers
+// (see groupSync).
 func (s *FileStore) syncDirShared(dir string) error {
 	v, ok := s.dirSyncs.Load(dir)
 	if !ok {
-		d := &dirSync{}
-		d.cond = sync.NewCond(&d.mu)
-		v, _ = s.dirSyncs.LoadOrStore(dir, d)
+		v, _ = s.dirSyncs.LoadOrStore(dir, newGroupSync())
 	}
-	d := v.(*dirSync)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	want := d.started + 1
-	for d.done < want {
-		if d.running {
-			d.cond.Wait()
-			continue
-		}
-		d.running = true
-		d.started++
-		mine := d.started
-		d.mu.Unlock()
-		err := syncDir(dir)
-		d.mu.Lock()
-		d.running, d.done, d.err = false, mine, err
-		d.cond.Broadcast()
-	}
-	return d.err
+	return v.(*groupSync).run(func() error { return syncDir(dir) })
 }
 
 var _ Store = (*FileStore)(nil)
@@ -122,7 +91,7 @@ func NewFileStore(dir string) (*FileStore, error) {
 	if err := syncDir(filepath.Dir(root)); err != nil {
 		return nil, fmt.Errorf("creating raw zone directory: %w", err)
 	}
-	return &FileStore{root: root}, nil
+	return &FileStore{root: root, dataSync: newGroupSync()}, nil
 }
 
 // NewFileStoreReadOnly opens the raw zone rooted at dir, an absolute path,
@@ -169,16 +138,7 @@ func (s *FileStore) PutOnce(ctx context.Context, name string, data []byte) error
 		return fmt.Errorf("putting raw object %q: reading existing: %w", name, err)
 	}
 
-	tmpDir, err := s.tmpDir()
-	if err != nil {
-		return fmt.Errorf("putting raw object %q: %w", name, err)
-	}
-	tmp, err := writeTemp(tmpDir, data)
-	if err != nil {
-		return fmt.Errorf("putting raw object %q: %w", name, err)
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, dst); err != nil {
+	if err := s.linkNew(dir, dst, data); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("putting raw object %q: linking into place: %w", name, err)
 		}
@@ -206,6 +166,21 @@ func (s *FileStore) existing(name, dir string, stored, data []byte) error {
 	return nil
 }
 
+// linkTemp writes data to a temporary file, makes it durable and links it
+// to dst (an error wrapping fs.ErrExist if dst exists).
+func (s *FileStore) linkTemp(dst string, data []byte) error {
+	tmpDir, err := s.tmpDir()
+	if err != nil {
+		return err
+	}
+	tmp, err := s.writeTemp(tmpDir, data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return os.Link(tmp, dst)
+}
+
 // tmpShards is the number of directories temporary files are spread over
 // (root/.tmp/<n>): creating and removing them in the object's own
 // directory would contend for its lock with every concurrent writer of
@@ -227,9 +202,9 @@ func (s *FileStore) tmpDir() (string, error) {
 	return d, nil
 }
 
-// writeTemp writes data to a new hidden, read-only file in dir, fsyncs and
-// closes it, and returns its path.
-func writeTemp(dir string, data []byte) (string, error) {
+// writeTemp writes data to a new hidden, read-only file in dir, makes its
+// contents durable (syncFile), closes it and returns its path.
+func (s *FileStore) writeTemp(dir string, data []byte) (string, error) {
 	var f *os.File
 	var name string
 	for {
@@ -245,7 +220,7 @@ func writeTemp(dir string, data []byte) (string, error) {
 	}
 	_, werr := f.Write(data)
 	if werr == nil {
-		werr = f.Sync()
+		werr = s.syncFile(f)
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
