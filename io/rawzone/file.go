@@ -128,7 +128,7 @@ func (s *FileStore) PutOnce(ctx context.Context, name string, data []byte) error
 	}
 
 	// A retry usually finds the object: compare without writing. The file
-	// is only ever linked complete and fsynced, so a reader never sees a
+	// is only ever linked complete and durable, so a reader never sees a
 	// part of it; the directory may not be synced yet by its writer.
 	stored, err := os.ReadFile(dst)
 	switch {
