@@ -201,12 +201,7 @@ func TestDryRunNeedsTheDataflowRunner(t *testing.T) {
 // driver-era name, account and single worker do not win), carrying the
 // token's secret name, never a token.
 func TestLaunchWritesTheRunsOneJob(t *testing.T) {
-	beam.Init()
-	keepBeamFlags(t)
-	offlineGCS(t, "acme-settle-dataflow")
-	logs := &captureLog{}
-	beamlog.SetLogger(logs)
-	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	logs := offlineLaunch(t)
 	t.Setenv("VENDOR_API_TOKEN", "tok_live_must_not_travel")
 
 	params := []string{
@@ -264,6 +259,20 @@ func TestLaunchWritesTheRunsOneJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// offlineLaunch readies `settle launch --dry-run` in a test: Beam
+// initialised, its flags restored at cleanup, GCS faked for the bucket
+// acme-settle-dataflow, and Beam's log captured in the returned log.
+func offlineLaunch(t *testing.T) *captureLog {
+	t.Helper()
+	beam.Init()
+	keepBeamFlags(t)
+	offlineGCS(t, "acme-settle-dataflow")
+	logs := &captureLog{}
+	beamlog.SetLogger(logs)
+	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	return logs
 }
 
 // launchDryRun runs `settle launch` with args (which must hold --dry-run)

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
-
 	"github.com/marketplace/settle/pipeline"
 )
 
@@ -254,12 +251,7 @@ func TestHelpExits0AndListsOnlyTheCommandsOwnFlags(t *testing.T) {
 // token needed) and of `settle sweep` (the pull under source sweep at the
 // list endpoint's 5 requests per second, then the webhook check).
 func TestLaunchBuildsTheJobOfTheWebhookRunAndTheSweep(t *testing.T) {
-	beam.Init()
-	keepBeamFlags(t)
-	offlineGCS(t, "acme-settle-dataflow")
-	logs := &captureLog{}
-	beamlog.SetLogger(logs)
-	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	logs := offlineLaunch(t)
 
 	base := []string{
 		"--project=acme", "--region=europe-west1",

@@ -53,14 +53,7 @@ func TestOneJobWebhookRunMatchesTheHostRun(t *testing.T) {
 		t.Errorf("webhook job [%s, %s) promoted %d, validated %d, quarantined %d; host run [%s, %s) %d, %d, %d",
 			got.From, got.To, got.Promoted, got.Validated, got.Quarantined, want.From, want.To, want.Promoted, want.Validated, want.Quarantined)
 	}
-	jobWH := readWarehouse(t, job)
-	if diff := cmp.Diff(readWarehouse(t, host), jobWH); diff != "" {
-		t.Errorf("warehouse of the webhook job differs from the host run's (-host +job):\n%s", diff)
-	}
-	truthcheck.Compare(t, jobWH, e.sim.Truth())
-	if wm := watermark(t, job, pipeline.WebhookSource); !wm.Equal(got.To) {
-		t.Errorf("webhook watermark after the job = %s, want the end of its range %s", wm, got.To)
-	}
+	checkJobLikeHost(t, host, job, e.sim.Truth(), pipeline.WebhookSource, got.To)
 
 	again, err := pipeline.RunWebhookJob(t.Context(), job, opts)
 	if err != nil {
@@ -121,16 +114,24 @@ func TestOneJobSweepMatchesTheHostSweep(t *testing.T) {
 	if diff := cmp.Diff(wantSt, gotSt, cmpopts.IgnoreFields(pipeline.WebhookStatus{}, "CheckedAt")); diff != "" {
 		t.Errorf("webhook status of the sweep job differs from the host sweep's (-host +job):\n%s", diff)
 	}
-	jobWH := readWarehouse(t, job)
-	if diff := cmp.Diff(readWarehouse(t, host), jobWH); diff != "" {
-		t.Errorf("warehouse of the sweep job differs from the host sweep's (-host +job):\n%s", diff)
-	}
-	truthcheck.Compare(t, jobWH, j.sim.Truth())
-	if wm := watermark(t, job, pipeline.SweepSource); !wm.Equal(got.To) {
-		t.Errorf("sweep watermark after the job = %s, want %s", wm, got.To)
-	}
+	checkJobLikeHost(t, host, job, j.sim.Truth(), pipeline.SweepSource, got.To)
 	if st := j.sim.Stats(); st.Requests == 0 {
 		t.Errorf("the sweep job sent no request to its vendor")
+	}
+}
+
+// checkJobLikeHost checks that the warehouse of the job's configuration
+// equals the host run's and the ground truth, and that the job moved the
+// watermark of source to mark.
+func checkJobLikeHost(t *testing.T, host, job pipeline.Config, truth []vendorsim.TruthRecord, source string, mark time.Time) {
+	t.Helper()
+	jobWH := readWarehouse(t, job)
+	if diff := cmp.Diff(readWarehouse(t, host), jobWH); diff != "" {
+		t.Errorf("warehouse of the %s job differs from the host run's (-host +job):\n%s", source, diff)
+	}
+	truthcheck.Compare(t, jobWH, truth)
+	if wm := watermark(t, job, source); !wm.Equal(mark) {
+		t.Errorf("%s watermark after the job = %s, want the end of its range %s", source, wm, mark)
 	}
 }
 
