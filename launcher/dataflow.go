@@ -219,7 +219,9 @@ type flagLookup interface{ Lookup(name string) *flag.Flag }
 // takes the `settle run` flags and writes, under a template launcher (which
 // sets --template_location), or else submits, the run's one Dataflow job
 // (pipeline.Job) with a last step that logs the run's report line.
-// Backend and runner are always gcp and dataflow.
+// Backend and runner are always gcp and dataflow. --source=webhook
+// launches the job of `settle run --source=webhook`, --source=sweep that
+// of `settle sweep` (see launchSpec).
 func cmdLaunch(ctx context.Context, args []string) int {
 	fs, r := newRunFlagSet()
 	fs.cmd, fs.about = "launch", "The Flex Template's entry: submit (or write, under a template launcher) the one Dataflow job of a `settle run`. Takes the flags of settle run; --backend and --runner are always gcp and dataflow."
@@ -246,7 +248,7 @@ func cmdLaunch(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail("launch", err)
 	}
-	spec := pipeline.NewJobSpec(cfg, pipeline.KindRun, time.Time{}, time.Time{}, time.Now())
+	spec := launchSpec(cfg, time.Now())
 	p, res := pipeline.JobPipeline(spec)
 	beam.ParDo0(p.Root().Scope("settle.Report"), &reportFn{Config: cfg}, res)
 	if _, err := beam.Run(ctx, "dataflow", p); err != nil {
@@ -256,6 +258,20 @@ func cmdLaunch(ctx context.Context, args []string) int {
 		log.Info("run job written for the template launcher", "template_location", tl, "job_name", s.JobName, "run_id", spec.RunID)
 	}
 	return exitOK
+}
+
+// launchSpec is the spec of the one job a launch of cfg submits: the
+// webhook run's for --source=webhook (pipeline.RunWebhook), the sweep's
+// over the last pipeline.SweepSpan for --source=sweep (pipeline.Sweep,
+// checking the webhook source's events), else the pull's run.
+func launchSpec(cfg pipeline.Config, now time.Time) pipeline.JobSpec {
+	switch cfg.Source {
+	case pipeline.WebhookSource:
+		return pipeline.NewWebhookJobSpec(cfg, now)
+	case pipeline.SweepSource:
+		return pipeline.NewSweepJobSpec(cfg, pipeline.SweepSpan, now)
+	}
+	return pipeline.NewJobSpec(cfg, pipeline.KindRun, time.Time{}, time.Time{}, now)
 }
 
 // launchJob resolves the run's configuration and its job's Dataflow
@@ -285,12 +301,6 @@ func (r *runFlags) launchJob(ctx context.Context) (pipeline.Config, dataflowSett
 		return cfg, dataflowSettings{}, err
 	}
 	cfg.From, cfg.To = r.from, r.to
-	if cfg.Source == pipeline.WebhookSource || cfg.Source == pipeline.SweepSource {
-		// The one-job shape covers the pull only. Building it for these
-		// sources would pull the vendor's cursor API under their names;
-		// refuse instead of processing the wrong way.
-		return cfg, dataflowSettings{}, fmt.Errorf("--source=%s: the Dataflow launch builds the pull's one job only; run `settle run --source=%s` (or `settle sweep`) with --backend=gcp on a host instead: %w", cfg.Source, cfg.Source, errUsage)
-	}
 	d.configure(&cfg)
 	s, err := d.settings(r.backend.project, cfg.Source)
 	if err != nil {
@@ -299,8 +309,12 @@ func (r *runFlags) launchJob(ctx context.Context) (pipeline.Config, dataflowSett
 	if err := cfg.Validate(); err != nil {
 		return cfg, s, fmt.Errorf("%w: %w", err, errUsage)
 	}
-	if cfg.VendorURL == "" || s.TokenSecret == "" || s.ServiceAccount == "" {
-		return cfg, s, fmt.Errorf("--vendor-url, --token-secret and --service-account are required: %w", errUsage)
+	if s.ServiceAccount == "" {
+		return cfg, s, fmt.Errorf("--service-account is required: %w", errUsage)
+	}
+	if cfg.Source != pipeline.WebhookSource && (cfg.VendorURL == "" || s.TokenSecret == "") {
+		// A webhook run reads the raw zone only.
+		return cfg, s, fmt.Errorf("--vendor-url and --token-secret are required (except with --source=%s): %w", pipeline.WebhookSource, errUsage)
 	}
 	if s.NumWorkers == 0 {
 		s.NumWorkers = 1 // autoscaling grows it to --max-workers

@@ -37,7 +37,11 @@ type dryRunSpec struct {
 // of a redrive (over [from, to), an hour before now when unset).
 func dryRunPipelines(cfg pipeline.Config, spec dryRunSpec, now time.Time) ([]string, []*beam.Pipeline) {
 	if spec.Kind != pipeline.KindRedrive {
-		p, _ := pipeline.JobPipeline(pipeline.NewJobSpec(cfg, spec.Kind, spec.From, spec.To, now))
+		js := pipeline.NewJobSpec(cfg, spec.Kind, spec.From, spec.To, now)
+		if spec.Kind == pipeline.KindRun && cfg.Source == pipeline.WebhookSource {
+			js = pipeline.NewWebhookJobSpec(cfg, now) // `settle run --source=webhook`
+		}
+		p, _ := pipeline.JobPipeline(js)
 		return []string{spec.Kind}, []*beam.Pipeline{p}
 	}
 	from, to := cfg.From, cfg.To

@@ -201,12 +201,7 @@ func TestDryRunNeedsTheDataflowRunner(t *testing.T) {
 // driver-era name, account and single worker do not win), carrying the
 // token's secret name, never a token.
 func TestLaunchWritesTheRunsOneJob(t *testing.T) {
-	beam.Init()
-	keepBeamFlags(t)
-	offlineGCS(t, "acme-settle-dataflow")
-	logs := &captureLog{}
-	beamlog.SetLogger(logs)
-	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	logs := offlineLaunch(t)
 	t.Setenv("VENDOR_API_TOKEN", "tok_live_must_not_travel")
 
 	params := []string{
@@ -245,23 +240,7 @@ func TestLaunchWritesTheRunsOneJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			keepBeamFlags(t) // each case starts from Beam's defaults
-			logs.take()
-			if code := cmdLaunch(t.Context(), tt.args); code != exitOK {
-				t.Fatalf("settle launch %q = exit %d, want 0", tt.args, code)
-			}
-			var jobs []map[string]any
-			var model string
-			for _, m := range logs.take() {
-				if strings.HasPrefix(m, "{") {
-					var j map[string]any
-					if err := json.Unmarshal([]byte(m), &j); err != nil {
-						t.Fatalf("job JSON: %v", err)
-					}
-					jobs = append(jobs, j)
-				} else if strings.Contains(m, "components:") {
-					model = m
-				}
-			}
+			jobs, model := launchDryRun(t, logs, tt.args)
 			if len(jobs) != 1 {
 				t.Fatalf("settle launch translated %d jobs, want the run's one job", len(jobs))
 			}
@@ -270,7 +249,6 @@ func TestLaunchWritesTheRunsOneJob(t *testing.T) {
 				t.Errorf("job type, name, account = %v, %v, %v; want JOB_TYPE_BATCH, %s, %s",
 					jobs[0]["type"], jobs[0]["name"], env["serviceAccountEmail"], tt.wantName, tt.wantSA)
 			}
-			model = withDecodedPayloads(model)
 			for _, want := range []string{"planFn", "landFn", "reportFn", "readPagesFn", "projects/acme/secrets/settle-settlements-vendor-token", "gs://acme-settle-raw/raw", "firestore://acme/settle-cursors", "bigquery://acme/settlements"} {
 				if !strings.Contains(model, want) {
 					t.Errorf("the job's serialised run lacks %q", want)
@@ -281,6 +259,43 @@ func TestLaunchWritesTheRunsOneJob(t *testing.T) {
 			}
 		})
 	}
+}
+
+// offlineLaunch readies `settle launch --dry-run` in a test: Beam
+// initialised, its flags restored at cleanup, GCS faked for the bucket
+// acme-settle-dataflow, and Beam's log captured in the returned log.
+func offlineLaunch(t *testing.T) *captureLog {
+	t.Helper()
+	beam.Init()
+	keepBeamFlags(t)
+	offlineGCS(t, "acme-settle-dataflow")
+	logs := &captureLog{}
+	beamlog.SetLogger(logs)
+	t.Cleanup(func() { beamlog.SetLogger(&beamlog.Structural{}) })
+	return logs
+}
+
+// launchDryRun runs `settle launch` with args (which must hold --dry-run)
+// and returns the Dataflow jobs it translated and the pipeline model, with
+// its decoded payloads (withDecodedPayloads), that Beam logged to logs.
+func launchDryRun(t *testing.T, logs *captureLog, args []string) (jobs []map[string]any, model string) {
+	t.Helper()
+	logs.take()
+	if code := cmdLaunch(t.Context(), args); code != exitOK {
+		t.Fatalf("settle launch %q = exit %d, want 0", args, code)
+	}
+	for _, m := range logs.take() {
+		if strings.HasPrefix(m, "{") {
+			var j map[string]any
+			if err := json.Unmarshal([]byte(m), &j); err != nil {
+				t.Fatalf("job JSON: %v", err)
+			}
+			jobs = append(jobs, j)
+		} else if strings.Contains(m, "components:") {
+			model = m
+		}
+	}
+	return jobs, withDecodedPayloads(model)
 }
 
 // withDecodedPayloads appends to a pipeline model's text the decoded form

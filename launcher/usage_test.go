@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/marketplace/settle/pipeline"
 )
 
 // runCaptured runs the CLI in-process and returns its exit status, stdout
@@ -86,7 +89,8 @@ func TestUsageMistakesExit64WithOneLineNamingTheFlag(t *testing.T) {
 		{[]string{"run", "--no-such-flag"}, "unknown flag --no-such-flag"},
 		{[]string{"run", "stray"}, `unexpected argument "stray"`},
 		{[]string{"launch", "--rate=abc"}, "--rate=abc"},
-		{[]string{"launch", "--project=p", "--region=r", "--raw-bucket=b", "--staging-location=gs://b/s", "--vendor-url=http://v", "--source=webhook"}, "--source=webhook"},
+		{[]string{"launch", "--project=p", "--region=r", "--raw-bucket=b", "--staging-location=gs://bkt/s", "--vendor-url=http://v", "--source=webhook"}, "--service-account is required"},
+		{[]string{"launch", "--project=p", "--region=r", "--raw-bucket=b", "--staging-location=gs://bkt/s", "--service-account=settle-worker@p.iam.gserviceaccount.com", "--source=sweep"}, "--vendor-url and --token-secret are required"},
 		{[]string{"replay"}, "--from and --to are required"},
 		{[]string{"replay", from}, "--from and --to are required"},
 		{[]string{"replay", from, "--to=tomorrow"}, "--to=tomorrow"},
@@ -236,5 +240,112 @@ func TestHelpExits0AndListsOnlyTheCommandsOwnFlags(t *testing.T) {
 	}
 	if code, _, stderr := runCaptured(t); code != exitUsage || stderr == "" {
 		t.Errorf("settle with no command: exit %d, stderr %q; want 64 and the usage", code, stderr)
+	}
+}
+
+// TestLaunchBuildsTheJobOfTheWebhookRunAndTheSweep: what the Cloud
+// Scheduler jobs settle-webhook and settle-sweep launch (webhook.tf: the
+// scheduled run's parameters with source, job-name and, for the sweep,
+// rate and burst) is, translated offline with --dry-run, the one batch
+// job of `settle run --source=webhook` (no vendor stage, no vendor URL or
+// token needed) and of `settle sweep` (the pull under source sweep at the
+// list endpoint's 5 requests per second, then the webhook check).
+func TestLaunchBuildsTheJobOfTheWebhookRunAndTheSweep(t *testing.T) {
+	logs := offlineLaunch(t)
+
+	base := []string{
+		"--project=acme", "--region=europe-west1",
+		"--raw-bucket=acme-settle-raw",
+		"--service-account=settle-worker@acme.iam.gserviceaccount.com",
+		"--staging-location=gs://acme-settle-dataflow/staging",
+		"--worker-binary=/nonexistent/worker",
+		"--dry-run",
+	}
+	vendor := []string{"--vendor-url=https://api.vendor.example", "--token-secret=projects/acme/secrets/settle-settlements-vendor-token"}
+	tests := []struct {
+		name    string
+		args    []string
+		job     string
+		has     []string
+		hasNot  []string
+		channel string
+	}{
+		{
+			name:    "source webhook is the webhook run's job, without a vendor",
+			args:    []string{"--source=webhook", "--job-name=settle-webhook"},
+			job:     "settle-webhook",
+			channel: pipeline.ChannelWebhook,
+			has:     []string{"planFn", "objectsFn", "landFn", "reportFn", `"source":"webhook"`},
+			hasNot:  []string{"readPagesFn", "tasksFn", "checkWebhooksFn"},
+		},
+		{
+			name:    "source webhook from the scheduled parameters, vendor ones included",
+			args:    append([]string{"--source=webhook", "--job-name=settle-webhook"}, vendor...),
+			job:     "settle-webhook",
+			channel: pipeline.ChannelWebhook,
+			has:     []string{"planFn", "objectsFn", "landFn", "reportFn"},
+			hasNot:  []string{"readPagesFn", "checkWebhooksFn"},
+		},
+		{
+			name:    "source sweep is the sweep's job at 5 requests per second, checking the webhook source",
+			args:    append([]string{"--source=sweep", "--job-name=settle-sweep", "--rate=25", "--burst=50"}, vendor...),
+			job:     "settle-sweep",
+			channel: pipeline.ChannelSweep,
+			has: []string{"planFn", "readPagesFn", "objectsFn", "landFn", "checkWebhooksFn", "reportFn",
+				`"source":"sweep"`, `"webhook_source":"webhook"`, `"rate":5,`, `"burst":5,`},
+		},
+		{
+			name:   "the pull's launch is unchanged",
+			args:   append([]string{"--job-name=settle-settlements"}, vendor...),
+			job:    "settle-settlements",
+			has:    []string{"planFn", "readPagesFn", "landFn", "reportFn", `"channel":""`},
+			hasNot: []string{"checkWebhooksFn"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keepBeamFlags(t)
+			jobs, model := launchDryRun(t, logs, append(append([]string(nil), base...), tt.args...))
+			if len(jobs) != 1 {
+				t.Fatalf("settle launch translated %d jobs, want one", len(jobs))
+			}
+			if jobs[0]["type"] != "JOB_TYPE_BATCH" || jobs[0]["name"] != tt.job {
+				t.Errorf("job type, name = %v, %v; want JOB_TYPE_BATCH, %s", jobs[0]["type"], jobs[0]["name"], tt.job)
+			}
+			if tt.channel != "" {
+				tt.has = append(tt.has, `"channel":"`+tt.channel+`"`)
+			}
+			for _, want := range tt.has {
+				if !strings.Contains(model, want) {
+					t.Errorf("the launched job lacks %s", want)
+				}
+			}
+			for _, not := range tt.hasNot {
+				if strings.Contains(model, not) {
+					t.Errorf("the launched job has %s", not)
+				}
+			}
+		})
+	}
+}
+
+// TestLaunchSpecOfTheSweepCoversItsSpan: the sweep's launch reads the
+// last pipeline.SweepSpan up to the vendor's visibility lag, as `settle
+// sweep` does, under source sweep.
+func TestLaunchSpecOfTheSweepCoversItsSpan(t *testing.T) {
+	cfg := pipeline.DefaultConfig(t.TempDir())
+	cfg.Source = pipeline.SweepSource
+	now := time.Date(2026, 11, 25, 14, 3, 7, 0, time.UTC)
+	spec := launchSpec(cfg, now)
+	wantFrom := now.Add(-cfg.VisibilityLag - pipeline.SweepSpan).Truncate(time.Minute)
+	if spec.Channel != pipeline.ChannelSweep || spec.Config.Source != pipeline.SweepSource || spec.WebhookSource != pipeline.WebhookSource ||
+		!spec.Config.From.Equal(wantFrom) || spec.Config.Rate != pipeline.SweepRate || spec.Kind != pipeline.KindRun {
+		t.Errorf("launchSpec(source sweep) = channel %q, source %q checking %q, from %s, rate %v, kind %s; want %q, %q checking %q, from %s, rate %v, kind %s",
+			spec.Channel, spec.Config.Source, spec.WebhookSource, spec.Config.From, spec.Config.Rate, spec.Kind,
+			pipeline.ChannelSweep, pipeline.SweepSource, pipeline.WebhookSource, wantFrom, float64(pipeline.SweepRate), pipeline.KindRun)
+	}
+	cfg.Source = pipeline.WebhookSource
+	if spec := launchSpec(cfg, now); spec.Channel != pipeline.ChannelWebhook || spec.Config.Source != pipeline.WebhookSource || !spec.Config.From.IsZero() {
+		t.Errorf("launchSpec(source webhook) = channel %q, source %q, from %s; want %q, %q, from the watermark", spec.Channel, spec.Config.Source, spec.Config.From, pipeline.ChannelWebhook, pipeline.WebhookSource)
 	}
 }

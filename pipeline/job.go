@@ -11,6 +11,12 @@ package pipeline
 //	                  ├─ objectsFn ◄───────────────────────────────────┘
 //	                  │     └─ ProcessNames (Reshuffle, dedup, write load files) ─┐
 //	                  └─ landFn ◄── files, pages, objects, counts (side inputs) ─┘
+//	                        └─ checkWebhooksFn (a sweep only)
+//
+// The same shape runs the push channels (job_channel.go): a webhook run
+// has no ingest stage and its objectsFn lists the event objects landed in
+// its hours of receipt; a sweep is a pull under source "sweep" whose last
+// step checks the webhooks against what it listed.
 //
 // Ordering is by side inputs (Beam's Wait.On): a runner materialises a
 // side input completely before the consuming stage runs, so objectsFn
@@ -79,6 +85,11 @@ type JobSpec struct {
 	// its range, and the stamp of its quarantine rows, the same in every
 	// retried bundle.
 	StartedNano int64 `json:"started_nano"`
+	// Channel is what a run reads: ChannelPull (the zero value),
+	// ChannelWebhook or ChannelSweep (see job_channel.go).
+	Channel string `json:"channel"`
+	// WebhookSource is the receiver's source a sweep checks.
+	WebhookSource string `json:"webhook_source"`
 }
 
 // NewJobSpec returns the spec of a run of kind over cfg started now; from
@@ -141,8 +152,13 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 	// The windows are known only when the job runs: each process gets the
 	// share of the vendor's rate limit of a run of at least --max-workers
 	// windows (a shorter run reads more slowly, never too fast).
-	pages := vendorapi.ReadPages(is, readConfig(spec.Config, spec.Config.Workers),
-		beam.Reshuffle(is, beam.ParDo(is, &tasksFn{Source: spec.Config.Source}, plan)))
+	var pages beam.PCollection
+	if spec.Channel == ChannelWebhook {
+		pages = noPages(is)
+	} else {
+		pages = vendorapi.ReadPages(is, readConfig(spec.Config, spec.Config.Workers),
+			beam.Reshuffle(is, beam.ParDo(is, &tasksFn{Source: spec.Config.Source}, plan)))
+	}
 	ps := s.Scope("Process")
 	objects := beam.ParDo(ps, &objectsFn{Spec: spec}, plan, beam.SideInput{Input: pages})
 	files, counts := ProcessNames(ps, ProcessConfig{
@@ -152,8 +168,12 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 		Rules:         spec.Config.Rules(),
 		QuarantinedAt: spec.StartedNano,
 	}, objects)
-	return beam.ParDo(s.Scope("Land"), &landFn{Spec: spec}, plan,
+	res := beam.ParDo(s.Scope("Land"), &landFn{Spec: spec}, plan,
 		beam.SideInput{Input: files}, beam.SideInput{Input: pages}, beam.SideInput{Input: objects}, beam.SideInput{Input: counts})
+	if spec.Channel == ChannelSweep {
+		res = beam.ParDo(s.Scope("CheckWebhooks"), &checkWebhooksFn{Spec: spec}, res, beam.SideInput{Input: plan})
+	}
+	return res
 }
 
 // JobPipeline returns the pipeline of one one-job run.
@@ -171,9 +191,15 @@ func RunJob(ctx context.Context, cfg Config, opts Options, kind string, from, to
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
-	spec := NewJobSpec(cfg, kind, from, to, opts.Now())
+	return runJob(ctx, opts, NewJobSpec(cfg, kind, from, to, opts.Now()))
+}
+
+// runJob runs the job of spec on its Config.Runner, waits for it and
+// returns its summary from the runs ledger (see RunJob).
+func runJob(ctx context.Context, opts Options, spec JobSpec) (Summary, error) {
+	cfg, kind := spec.Config, spec.Kind
 	sum := Summary{RunID: spec.RunID, Kind: kind}
-	opts.Logger.Info("run starting as one job", logKeyRun, spec.RunID, logKeyKind, kind)
+	opts.Logger.Info("run starting as one job", logKeyRun, spec.RunID, logKeyKind, kind, "channel", spec.Channel)
 	p, _ := JobPipeline(spec)
 	if _, err := beam.Run(ctx, cfg.Runner, p); err != nil {
 		return sum, fmt.Errorf("running the %s job %s: %w", kind, spec.RunID, err)
@@ -262,6 +288,9 @@ func (fn *planFn) ProcessElement(ctx context.Context, _ []byte, emit func(JobPla
 func (fn *planFn) plan(ctx context.Context, b *backends) (JobPlan, error) {
 	cfg := fn.Spec.Config
 	var plan JobPlan
+	if fn.Spec.Channel == ChannelWebhook {
+		return webhookPlan(ctx, fn.Spec, b)
+	}
 	switch fn.Spec.Kind {
 	case KindRun:
 		from, to, err := Range(ctx, cfg, b.cursors, fn.Spec.started())
@@ -327,7 +356,7 @@ func (fn *objectsFn) ProcessElement(ctx context.Context, plan JobPlan, landed fu
 		return err
 	}
 	defer b.close()
-	if fn.Spec.Kind == KindRun {
+	if fn.Spec.pulls() {
 		res, err := TidyWindows(ctx, cfg, b.cursors, time.Now())
 		if err != nil {
 			log.Warn("window housekeeping incomplete; the next run tries again", logKeyRun, fn.Spec.RunID, "error", err)
@@ -336,7 +365,7 @@ func (fn *objectsFn) ProcessElement(ctx context.Context, plan JobPlan, landed fu
 			log.Info("window housekeeping", logKeyRun, fn.Spec.RunID, logKeySuperseded, len(res.Superseded), logKeyPruned, res.Pruned)
 		}
 	}
-	objects, err := verifiedObjects(ctx, cfg, Options{Logger: log}, b, fn.Spec.RunID, plan.rawWindows())
+	objects, err := jobObjects(ctx, fn.Spec, log, b, plan)
 	if err != nil {
 		return fn.fail(ctx, plan, err)
 	}
@@ -447,11 +476,11 @@ func (fn *landFn) land(ctx context.Context, opts Options, b *backends, sum *Summ
 			sum.WindowsParked++
 		}
 	}
-	if err := landFiles(ctx, cfg, opts, b, sum, files, fn.Spec.Kind == KindRun); err != nil {
+	if err := landFiles(ctx, cfg, opts, b, sum, files, fn.Spec.pulls()); err != nil {
 		return err
 	}
 	if sum.Outcome == warehouse.OutcomePromoted && fn.Spec.Kind == KindRun {
-		return advanceWatermark(ctx, cfg, b, tasks)
+		return advanceJobWatermark(ctx, fn.Spec, b, plan, tasks)
 	}
 	return nil
 }

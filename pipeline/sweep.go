@@ -57,9 +57,32 @@ type WebhookStatus struct {
 // processed and promoted like any run (the newest updated_at wins, so what
 // the webhooks missed lands and nothing else changes), followed by
 // CheckWebhooks over the same range, whose result is saved under
-// WebhookStatusKey. cfg.From, when set, overrides span.
+// WebhookStatusKey. cfg.From, when set, overrides span. On Dataflow the
+// sweep, check included, is one job (RunSweepJob).
 func Sweep(ctx context.Context, cfg Config, opts Options, span time.Duration) (Summary, WebhookStatus, error) {
 	opts = opts.withDefaults()
+	if cfg.Runner == "dataflow" {
+		return RunSweepJob(ctx, cfg, opts, span)
+	}
+	cfg, webhookSource := sweepConfig(cfg, span, opts.Now())
+	sum, err := Run(ctx, cfg, opts)
+	if err != nil {
+		return sum, WebhookStatus{}, err
+	}
+	st, err := checkAndSaveWebhooks(ctx, cfg, webhookSource, sum.From, sum.To, opts.Now())
+	if err != nil {
+		return sum, st, err
+	}
+	logSweepCheck(opts.Logger, st)
+	return sum, st, nil
+}
+
+// sweepConfig returns cfg as a sweep started at now runs it: source
+// SweepSource at no more than SweepRate, from now - span (unless cfg.From
+// is set) to the latest visible time. It also returns the source of the
+// webhook receiver whose events the sweep checks: cfg.Source, or
+// WebhookSource when that is empty or SweepSource.
+func sweepConfig(cfg Config, span time.Duration, now time.Time) (Config, string) {
 	webhookSource := cfg.Source
 	if webhookSource == "" || webhookSource == SweepSource {
 		webhookSource = WebhookSource
@@ -67,27 +90,9 @@ func Sweep(ctx context.Context, cfg Config, opts Options, span time.Duration) (S
 	cfg.Source = SweepSource
 	cfg.Rate, cfg.Burst = min(cfg.Rate, SweepRate), min(cfg.Burst, SweepRate)
 	if cfg.From.IsZero() {
-		cfg.From = LatestTo(opts.Now(), cfg.VisibilityLag).Add(-span).Truncate(time.Minute)
+		cfg.From = LatestTo(now, cfg.VisibilityLag).Add(-span).Truncate(time.Minute)
 	}
-	sum, err := Run(ctx, cfg, opts)
-	if err != nil {
-		return sum, WebhookStatus{}, err
-	}
-	st, err := CheckWebhooks(ctx, cfg, webhookSource, sum.From, sum.To, opts.Now())
-	if err != nil {
-		return sum, st, err
-	}
-	cursors, err := cursorstore.Open(ctx, cfg.CursorStore)
-	if err != nil {
-		return sum, st, fmt.Errorf("opening cursor store: %w", err)
-	}
-	defer cursors.Close()
-	if err := SaveWebhookStatus(ctx, cursors, st); err != nil {
-		return sum, st, err
-	}
-	opts.Logger.Info("sweep checked webhooks", "versions", st.SweepVersions, "missed_by_webhook", st.MissedByWebhook,
-		"webhook_events", st.WebhookEvents, "lag_p99", st.LagP99, "last_received", st.LastReceived)
-	return sum, st, nil
+	return cfg, webhookSource
 }
 
 // CheckWebhooks compares the versions the sweep's pages list with updated_at

@@ -35,7 +35,12 @@ const webhookFirstLookback = 72 * time.Hour
 // to the end of the range, so the next run starts there. Rerunning a range
 // is safe: promoting is idempotent. cfg.Source must be WebhookSource (or
 // another receiver's source name).
+//
+// On Dataflow the run is one job (RunWebhookJob).
 func RunWebhook(ctx context.Context, cfg Config, opts Options) (Summary, error) {
+	if cfg.Runner == "dataflow" {
+		return RunWebhookJob(ctx, cfg, opts)
+	}
 	opts = opts.withDefaults()
 	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindRun, func(b *backends, now time.Time) (time.Time, time.Time, error) {
 		return webhookRange(ctx, cfg, b.cursors, now)
@@ -49,17 +54,8 @@ func RunWebhook(ctx context.Context, cfg Config, opts Options) (Summary, error) 
 		return sum, err
 	}
 	if sum.Outcome == warehouse.OutcomePromoted {
-		old, ver, err := cursorstore.LoadWatermark(ctx, b.cursors, cfg.Source)
-		if err != nil {
-			return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("reading watermark: %w", err))
-		}
-		if sum.To.After(old) {
-			if err := b.lease.hold(ctx); err != nil {
-				return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("saving watermark: %w", err))
-			}
-			if _, err := cursorstore.SaveWatermark(ctx, b.cursors, cfg.Source, ver, sum.To); err != nil {
-				return recordFailure(ctx, b, opts, sum, started, fmt.Errorf("saving watermark: %w", err))
-			}
+		if err := moveWatermark(ctx, cfg, b, sum.To); err != nil {
+			return recordFailure(ctx, b, opts, sum, started, err)
 		}
 	}
 	return record(ctx, b, opts, sum, started)
@@ -90,24 +86,36 @@ func ReplayWebhook(ctx context.Context, cfg Config, opts Options, from, to time.
 // processes and lands them, one chunk of cfg.ChunkWindows hours at a time.
 // A failure is recorded in the ledger and returned.
 func processWebhook(ctx context.Context, cfg Config, opts Options, b *backends, sum Summary, started time.Time) (Summary, error) {
-	refs, err := rawzone.ListEventRefs(ctx, b.raw, cfg.Source, sum.From, sum.To)
+	objects, hours, err := webhookObjects(ctx, b.raw, cfg.Source, sum.From, sum.To)
 	if err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)
 	}
-	objects := make([]string, len(refs))
-	hours := map[time.Time]bool{}
-	for i, r := range refs {
-		objects[i] = r.Name
-		hours[r.Hour] = true
-	}
-	sum.Windows = len(hours)
-	opts.Logger.Info("processing webhook events", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyWindows, len(hours), logKeyObjects, len(objects))
+	sum.Windows = hours
+	opts.Logger.Info("processing webhook events", logKeyRun, sum.RunID, logKeyFrom, sum.From, logKeyTo, sum.To, logKeyWindows, hours, logKeyObjects, len(objects))
 	// The volume gate compares a run's rows per hour with earlier runs of
 	// the pull; pushed hours are not comparable, so it is off here.
 	if err := processAndLand(ctx, cfg, opts, b, &sum, chunkObjects(objects, cfg.ChunkWindows), false); err != nil {
 		return recordFailure(ctx, b, opts, sum, started, err)
 	}
 	return sum, nil
+}
+
+// webhookObjects returns the names of the event objects of source received
+// in the hours that overlap [from, to), ordered by hour then name, and how
+// many hours of receipt they fall in. A webhook run processes exactly
+// these, on a host (processWebhook) and as one job (objectsFn).
+func webhookObjects(ctx context.Context, raw rawzone.Store, source string, from, to time.Time) (objects []string, hours int, err error) {
+	refs, err := rawzone.ListEventRefs(ctx, raw, source, from, to)
+	if err != nil {
+		return nil, 0, err
+	}
+	objects = make([]string, len(refs))
+	seen := map[time.Time]bool{}
+	for i, r := range refs {
+		objects[i] = r.Name
+		seen[r.Hour] = true
+	}
+	return objects, len(seen), nil
 }
 
 // webhookRange is the range of hours of receipt a webhook run processes.

@@ -30,6 +30,13 @@ func advanceWatermark(ctx context.Context, cfg Config, b *backends, tasks []vend
 	if mark.IsZero() {
 		return nil
 	}
+	return moveWatermark(ctx, cfg, b, mark)
+}
+
+// moveWatermark moves the source's watermark to mark if mark is later,
+// under the run's lease, by compare-and-set: a watermark only moves
+// forward, so moving it twice (a retried bundle) changes nothing.
+func moveWatermark(ctx context.Context, cfg Config, b *backends, mark time.Time) error {
 	old, ver, err := cursorstore.LoadWatermark(ctx, b.cursors, cfg.Source)
 	if err != nil {
 		return fmt.Errorf("reading watermark: %w", err)

@@ -4,14 +4,17 @@
 #     (`settle webhook serve`, service account settle-webhook): verifies the
 #     HMAC, lands the raw body under raw/events/<source>/date=/hour=/ with a
 #     does-not-exist precondition, and only then answers 200.
-#   NOT YET WORKING: `settle launch` refuses --source=webhook and =sweep
-#     since the run became one Dataflow job (pull only); until the webhook
-#     path has its own job, run them on a host with --backend=gcp.
-#   Cloud Scheduler "settle-webhook-hourly" launches the Flex Template with
-#     source=webhook: processes the hours of receipt since the last run.
-#   Cloud Scheduler "settle-sweep" launches it with source=sweep: pulls the
-#     last 6 h at the list endpoint's 5 req/s, lands what the webhooks
-#     missed, and records the webhook status for `settle status`.
+#   Cloud Scheduler "settle-webhook" launches the Flex Template with
+#     source=webhook: `settle launch` submits the one job of `settle run
+#     --source=webhook` (pipeline.Job, channel webhook): it processes the
+#     event objects of the hours of receipt since the last run, with no
+#     vendor call, and moves the webhook watermark.
+#   Cloud Scheduler "settle-sweep" launches it with source=sweep: the one
+#     job of `settle sweep` pulls the last 6 h at the list endpoint's
+#     5 req/s, lands what the webhooks missed, and records the webhook
+#     status for `settle status`.
+#   Both jobs run as the worker account, which reads the whole raw bucket
+#     (events included) and writes the cursor store (the status document).
 #
 # The signing secret is added out of band (two comma-separated during a
 # rotation), never in Terraform state:
@@ -182,7 +185,7 @@ resource "google_cloud_scheduler_job" "channel" {
     }
     body = base64encode(jsonencode({
       launchParameter = {
-        jobName              = "settle-${each.key}-driver"
+        jobName              = "settle-${each.key}"
         containerSpecGcsPath = local.template_path
         parameters = merge(local.launch_parameters, {
           "source"   = each.key
