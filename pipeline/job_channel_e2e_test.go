@@ -121,8 +121,9 @@ func TestOneJobSweepMatchesTheHostSweep(t *testing.T) {
 }
 
 // checkJobLikeHost checks that the warehouse of the job's configuration
-// equals the host run's and the ground truth, and that the job moved the
-// watermark of source to mark.
+// equals the host run's and the ground truth, that every run of either
+// balanced its account, and that the job moved the watermark of source to
+// mark.
 func checkJobLikeHost(t *testing.T, host, job pipeline.Config, truth []vendorsim.TruthRecord, source string, mark time.Time) {
 	t.Helper()
 	jobWH := readWarehouse(t, job)
@@ -130,6 +131,10 @@ func checkJobLikeHost(t *testing.T, host, job pipeline.Config, truth []vendorsim
 		t.Errorf("warehouse of the %s job differs from the host run's (-host +job):\n%s", source, diff)
 	}
 	truthcheck.Compare(t, jobWH, truth)
+	// Every run of both ledgers balances its account (the one job sums
+	// the process counts it carries as data, the host its jobs' counters).
+	checkAccounts(t, host)
+	checkAccounts(t, job)
 	if wm := watermark(t, job, source); !wm.Equal(mark) {
 		t.Errorf("%s watermark after the job = %s, want the end of its range %s", source, wm, mark)
 	}
