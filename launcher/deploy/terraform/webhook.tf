@@ -207,3 +207,70 @@ resource "google_cloud_scheduler_job" "channel" {
     google_service_account_iam_member.scheduler_acts_as_driver,
   ]
 }
+
+# Alerts for the push channel's two scheduled jobs (monitoring.tf's
+# policies filter on the pull's job name). A failed webhook run or sweep
+# loses nothing: the events stay in the raw zone and the next run starts
+# from the watermark; what the sweep found missing shows in `settle status`.
+locals {
+  channel_runbook = {
+    webhook = "The webhook processing job (settle-webhook) failed or could not be launched. Nothing is lost: pushed events stay in the raw zone and the next run processes every hour of receipt since the webhook watermark. 1. `settle status --backend=gcp ...` (webhook section: last event received, lag). 2. Read the job's logs; fix the cause; `settle run --source=webhook --backend=gcp ...` from a host reruns it safely. Runbook: README, \"Webhook push mode\"."
+    sweep   = "The sweep job (settle-sweep) failed or could not be launched, so events the vendor failed to push are not being caught. 1. `settle status --backend=gcp ...` (webhook section: when the last sweep ran, how many versions it found missing). 2. Read the job's logs (a 429 storm means the list endpoint's 5 req/s was exceeded elsewhere); fix the cause; `settle sweep --backend=gcp ...` from a host reruns it safely. Runbook: README, \"Webhook push mode\"."
+  }
+}
+
+resource "google_monitoring_alert_policy" "channel_failures" {
+  for_each              = local.channel_launches
+  display_name          = "settle ${each.key}: job failing"
+  combiner              = "OR"
+  notification_channels = local.channels
+  documentation {
+    content   = local.channel_runbook[each.key]
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "a settle-${each.key} Dataflow job failed"
+    condition_threshold {
+      filter          = "metric.type=\"dataflow.googleapis.com/job/is_failed\" AND resource.type=\"dataflow_job\" AND resource.label.job_name=starts_with(\"settle-${each.key}\")"
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+# A log-match condition must be alone in its policy.
+resource "google_monitoring_alert_policy" "channel_launch_failures" {
+  for_each              = local.channel_launches
+  display_name          = "settle ${each.key}: Cloud Scheduler could not launch the job"
+  combiner              = "OR"
+  notification_channels = local.channels
+  documentation {
+    content   = local.channel_runbook[each.key]
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "Cloud Scheduler could not launch settle-${each.key}"
+    condition_matched_log {
+      filter = "resource.type=\"cloud_scheduler_job\" AND resource.labels.job_id=\"${google_cloud_scheduler_job.channel[each.key].name}\" AND severity>=ERROR"
+    }
+  }
+
+  alert_strategy {
+    notification_rate_limit {
+      period = "3600s"
+    }
+    auto_close = "86400s"
+  }
+}
