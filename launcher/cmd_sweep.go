@@ -47,6 +47,12 @@ func cmdSweep(ctx context.Context, args []string) int {
 	if cfg.Source == pipeline.DefaultConfig("").Source {
 		cfg.Source = pipeline.WebhookSource
 	}
+	if done, err := useDataflow(ctx, d, b.project, &cfg, dryRunSpec{Kind: pipeline.KindRun, SweepSpan: span}); err != nil || done {
+		if err != nil {
+			return fail("sweep", err)
+		}
+		return exitOK
+	}
 	sum, st, err := pipeline.Sweep(ctx, cfg, o.opts(), span)
 	if err == nil {
 		fmt.Fprintf(os.Stdout, "webhooks: %d of %d versions swept were missed by the webhooks; %d events, lag p50 %s p99 %s max %s; last received %s\n",

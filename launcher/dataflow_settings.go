@@ -137,7 +137,7 @@ func useDataflow(ctx context.Context, d dataflowFlags, project string, cfg *pipe
 		}
 		return false, nil
 	}
-	s, err := d.settings(project, cfg.Source)
+	s, err := d.settings(project, job.source(*cfg))
 	if err != nil {
 		return false, err
 	}

@@ -30,6 +30,17 @@ var (
 type dryRunSpec struct {
 	Kind     string
 	From, To time.Time
+	// SweepSpan, when set, makes it the sweep's job (`settle sweep`) over
+	// that span.
+	SweepSpan time.Duration
+}
+
+// source is the source the job is named after.
+func (s dryRunSpec) source(cfg pipeline.Config) string {
+	if s.SweepSpan > 0 {
+		return pipeline.SweepSource
+	}
+	return cfg.Source
 }
 
 // dryRunPipelines builds the Dataflow jobs of spec without touching a back
@@ -38,7 +49,10 @@ type dryRunSpec struct {
 func dryRunPipelines(cfg pipeline.Config, spec dryRunSpec, now time.Time) ([]string, []*beam.Pipeline) {
 	if spec.Kind != pipeline.KindRedrive {
 		js := pipeline.NewJobSpec(cfg, spec.Kind, spec.From, spec.To, now)
-		if spec.Kind == pipeline.KindRun && cfg.Source == pipeline.WebhookSource {
+		switch {
+		case spec.SweepSpan > 0:
+			js = pipeline.NewSweepJobSpec(cfg, spec.SweepSpan, now) // `settle sweep`
+		case spec.Kind == pipeline.KindRun && cfg.Source == pipeline.WebhookSource:
 			js = pipeline.NewWebhookJobSpec(cfg, now) // `settle run --source=webhook`
 		}
 		p, _ := pipeline.JobPipeline(js)

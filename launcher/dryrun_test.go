@@ -103,10 +103,16 @@ func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 	tests := []struct {
 		name string
 		job  dryRunSpec
+		// jobName is the Dataflow job's name; extra, steps beyond the run's.
+		jobName string
+		extra   []string
 	}{
-		{"a scheduled run", dryRunSpec{Kind: pipeline.KindRun}},
-		{"a replay of a day", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(24 * time.Hour)}},
-		{"a replay of 21 days", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(21 * 24 * time.Hour)}},
+		{"a scheduled run", dryRunSpec{Kind: pipeline.KindRun}, "settle-settlements", nil},
+		{"a replay of a day", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(24 * time.Hour)}, "settle-settlements", nil},
+		{"a replay of 21 days", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(21 * 24 * time.Hour)}, "settle-settlements", nil},
+		// `settle sweep --runner=dataflow`: its own name, so it never
+		// refuses or is refused by the pull's run; the webhook check last.
+		{"a sweep", dryRunSpec{Kind: pipeline.KindRun, SweepSpan: pipeline.SweepSpan}, "settle-sweep", []string{"checkWebhooksFn"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,8 +166,8 @@ func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 			if job.Type != "JOB_TYPE_BATCH" {
 				t.Errorf("job type = %q, want JOB_TYPE_BATCH", job.Type)
 			}
-			if job.Name != "settle-settlements" || job.ProjectID != "settle-test" {
-				t.Errorf("job name, project = %q, %q; want settle-settlements, settle-test", job.Name, job.ProjectID)
+			if job.Name != tt.jobName || job.ProjectID != "settle-test" {
+				t.Errorf("job name, project = %q, %q; want %s, settle-test", job.Name, job.ProjectID, tt.jobName)
 			}
 			if got := job.Environment.ServiceAccountEmail; got != d.ServiceAccount {
 				t.Errorf("service account = %q, want %q", got, d.ServiceAccount)
@@ -170,8 +176,8 @@ func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 				t.Errorf("worker pools = %+v, want one with at most %d workers", job.Environment.WorkerPools, d.MaxWorkers)
 			}
 			model := withDecodedPayloads(models[0])
-			for _, w := range []string{"pipeline.Job", "planFn", "beam:requirement:pardo:splittable_dofn:v1", "vendorapi.readPagesFn",
-				"objectsFn", "beam:transform:combine_per_key:v1", "pipeline.Process", "landFn"} {
+			for _, w := range append([]string{"pipeline.Job", "planFn", "beam:requirement:pardo:splittable_dofn:v1", "vendorapi.readPagesFn",
+				"objectsFn", "beam:transform:combine_per_key:v1", "pipeline.Process", "landFn"}, tt.extra...) {
 				if !strings.Contains(model, w) {
 					t.Errorf("the job's graph lacks %q", w)
 				}
