@@ -61,19 +61,17 @@ func main() {
 	}
 }
 
-// deletedRecently is how long ext4 without a journal (this machine's root
-// file system) remembers deleted inodes: while creating a file it skips
-// every free inode deleted less than 60 s ago (360 s while its inode
-// table block is dirty), scanning them one by one (ialloc.c,
-// recently_deleted). Wiping the previous run's ~50,000 event files just
-// before measuring made that scan take half the receiver's CPU (perf:
-// recently_deleted under ext4_create) and the p99 several seconds. A
-// receiver never deletes files, so that is not its cost.
-const deletedRecently = 6 * time.Minute
-
 // setAside moves the previous run's directory into out.trash/ instead of
 // deleting it, so no run measures right after a mass deletion; `make
-// clean` deletes them (then wait deletedRecently before measuring).
+// clean` deletes them (then wait six minutes before measuring).
+//
+// This machine's root file system is ext4 without a journal, which, while
+// creating a file, skips every free inode deleted less than 60 s ago (360
+// s while its inode table block is dirty), scanning them one by one
+// (ialloc.c, recently_deleted). Wiping the previous run's ~50,000 event
+// files just before measuring made that scan half the receiver's CPU
+// (perf: recently_deleted under ext4_create) and the p99 several seconds.
+// A receiver never deletes files, so that is not its cost.
 func setAside(out string, now time.Time) error {
 	if _, err := os.Stat(out); err != nil {
 		return nil
