@@ -64,6 +64,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParsePage -fuzztime=30s ./io/vendorapi
 	$(GO) test -run='^$$' -fuzz=FuzzParseRecord -fuzztime=30s ./transforms/parse
 	$(GO) test -run='^$$' -fuzz=FuzzDecodePage -fuzztime=30s ./io/rawzone
+	$(GO) test -run='^$$' -fuzz=FuzzPeekEventMatchesEncodingJSON -fuzztime=30s ./io/webhook
+	$(GO) test -run='^$$' -fuzz=FuzzVerify -fuzztime=30s ./io/webhook
 
 vet:
 	$(GO) vet ./...

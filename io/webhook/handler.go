@@ -1,15 +1,17 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/marketplace/settle/internal/jsonscan"
 	"github.com/marketplace/settle/io/rawzone"
 )
 
@@ -199,22 +201,66 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // peekEvent reads the top-level id and type of an event body, best effort:
 // a body that is not an event object yields empty strings (it is landed
-// anyway, and processing quarantines it).
+// anyway, and processing quarantines it). It gives what json.Unmarshal
+// into struct{ID, Type json.RawMessage}, then each into a string, gives
+// (FuzzPeekEventMatchesEncodingJSON): a member matches its name exactly or
+// case-insensitively, the last match wins, a non-string value yields "",
+// and a body that is not valid JSON yields nothing. It scans once instead
+// of json.Unmarshal's validate-then-decode: that was 9 % of the
+// receiver's CPU at 2,000 events/s.
 func peekEvent(body []byte) (id, typ string) {
-	var e struct {
-		ID   json.RawMessage `json:"id"`
-		Type json.RawMessage `json:"type"`
-	}
-	if json.Unmarshal(body, &e) != nil {
+	var s jsonscan.Scanner
+	s.Reset(body)
+	if s.Peek() != jsonscan.Object {
+		// null leaves the fields empty; anything else is an error.
 		return "", ""
 	}
-	var s string
-	if json.Unmarshal(e.ID, &s) == nil {
-		id = s
+	if s.BeginObject() != nil {
+		return "", ""
 	}
-	s = ""
-	if json.Unmarshal(e.Type, &s) == nil {
-		typ = s
+	var rawID, rawType []byte
+	for {
+		key, ok, err := s.NextMember()
+		if err != nil {
+			return "", ""
+		}
+		if !ok {
+			break
+		}
+		v, err := s.Skip()
+		if err != nil {
+			return "", ""
+		}
+		k, _ := jsonscan.Unquote(key)
+		switch {
+		case foldEqual(k, "id"):
+			rawID = v
+		case foldEqual(k, "type"):
+			rawType = v
+		}
 	}
-	return id, typ
+	if s.Finish() != nil {
+		return "", ""
+	}
+	return stringValue(rawID), stringValue(rawType)
+}
+
+// foldEqual reports whether key matches name as encoding/json matches a
+// member to a field: exactly, or under Unicode case folding.
+func foldEqual(key []byte, name string) bool {
+	return string(key) == name || strings.EqualFold(string(key), name)
+}
+
+// stringValue returns the content of raw (a valid JSON value, or nil) if
+// it is a string, else "".
+func stringValue(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 || raw[0] != '"' {
+		return ""
+	}
+	c, ok := jsonscan.Unquote(raw)
+	if !ok {
+		return ""
+	}
+	return string(c)
 }
