@@ -13,10 +13,7 @@ package pipeline
 //	                  └─ landFn ◄── files, pages, objects, counts (side inputs) ─┘
 //	                        └─ checkWebhooksFn (a sweep only)
 //
-// The same shape runs the push channels (job_channel.go): a webhook run
-// has no ingest stage and its objectsFn lists the event objects landed in
-// its hours of receipt; a sweep is a pull under source "sweep" whose last
-// step checks the webhooks against what it listed.
+// The same shape runs the push channels: see job_channel.go.
 //
 // Ordering is by side inputs (Beam's Wait.On): a runner materialises a
 // side input completely before the consuming stage runs, so objectsFn
@@ -152,13 +149,7 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 	// The windows are known only when the job runs: each process gets the
 	// share of the vendor's rate limit of a run of at least --max-workers
 	// windows (a shorter run reads more slowly, never too fast).
-	var pages beam.PCollection
-	if spec.Channel == ChannelWebhook {
-		pages = noPages(is)
-	} else {
-		pages = vendorapi.ReadPages(is, readConfig(spec.Config, spec.Config.Workers),
-			beam.Reshuffle(is, beam.ParDo(is, &tasksFn{Source: spec.Config.Source}, plan)))
-	}
+	pages := ingestPages(is, spec, plan)
 	ps := s.Scope("Process")
 	objects := beam.ParDo(ps, &objectsFn{Spec: spec}, plan, beam.SideInput{Input: pages})
 	files, counts := ProcessNames(ps, ProcessConfig{
@@ -168,12 +159,8 @@ func Job(s beam.Scope, spec JobSpec) beam.PCollection {
 		Rules:         spec.Config.Rules(),
 		QuarantinedAt: spec.StartedNano,
 	}, objects)
-	res := beam.ParDo(s.Scope("Land"), &landFn{Spec: spec}, plan,
-		beam.SideInput{Input: files}, beam.SideInput{Input: pages}, beam.SideInput{Input: objects}, beam.SideInput{Input: counts})
-	if spec.Channel == ChannelSweep {
-		res = beam.ParDo(s.Scope("CheckWebhooks"), &checkWebhooksFn{Spec: spec}, res, beam.SideInput{Input: plan})
-	}
-	return res
+	return afterLand(s, spec, plan, beam.ParDo(s.Scope("Land"), &landFn{Spec: spec}, plan,
+		beam.SideInput{Input: files}, beam.SideInput{Input: pages}, beam.SideInput{Input: objects}, beam.SideInput{Input: counts}))
 }
 
 // JobPipeline returns the pipeline of one one-job run.

@@ -114,10 +114,25 @@ func RunSweepJob(ctx context.Context, cfg Config, opts Options, span time.Durati
 // a run tidies its windows and goes through the volume gate.
 func (s JobSpec) pulls() bool { return s.Kind == KindRun && s.Channel != ChannelWebhook }
 
-// noPages is the ingest stage's receipts of a job with nothing to fetch:
-// an empty PCollection<vendorapi.LandedPage>.
-func noPages(s beam.Scope) beam.PCollection {
-	return beam.CreateList(s, []vendorapi.LandedPage(nil))
+// afterLand adds a sweep's last step (checkWebhooksFn) after the land
+// stage's result res; other jobs end with res.
+func afterLand(s beam.Scope, spec JobSpec, plan, res beam.PCollection) beam.PCollection {
+	if spec.Channel != ChannelSweep {
+		return res
+	}
+	return beam.ParDo(s.Scope("CheckWebhooks"), &checkWebhooksFn{Spec: spec}, res, beam.SideInput{Input: plan})
+}
+
+// ingestPages is the job's ingest stage, returning the receipts of the
+// pages it landed: none for a webhook run (an empty
+// PCollection<vendorapi.LandedPage>: nothing to fetch), else the windows
+// of the plan read from the vendor.
+func ingestPages(s beam.Scope, spec JobSpec, plan beam.PCollection) beam.PCollection {
+	if spec.Channel == ChannelWebhook {
+		return beam.CreateList(s, []vendorapi.LandedPage(nil))
+	}
+	return vendorapi.ReadPages(s, readConfig(spec.Config, spec.Config.Workers),
+		beam.Reshuffle(s, beam.ParDo(s, &tasksFn{Source: spec.Config.Source}, plan)))
 }
 
 // webhookPlan resolves a webhook run's hours of receipt, as RunWebhook
