@@ -21,10 +21,11 @@ import (
 func init() { Register("file", openFile) }
 
 // FileStore is the local back end (file:///abs/dir): one read-only file per
-// object at dir/<name>. PutOnce writes a temporary file, makes its contents
-// durable, hard-links it into place (the link fails if the
-// name exists, so of two concurrent writers exactly one wins) and fsyncs the
-// directory. A name cannot be both an object and a directory here ("a" and
+// object at dir/<name>. PutOnce writes the object to a file without a name
+// (or, where the system has no O_TMPFILE, a temporary one under .tmp/),
+// makes its contents durable, hard-links it into place (the link fails if
+// the name exists, so of two concurrent writers exactly one wins) and
+// fsyncs the directory. A name cannot be both an object and a directory here ("a" and
 // "a/b"), which GCS would allow; the raw zone's own names never do that.
 //
 // A FileStore is safe for concurrent use, also by several processes on one
@@ -38,9 +39,12 @@ type FileStore struct {
 	// dirSyncs holds a *groupSync per directory: concurrent PutOnce calls
 	// into one directory share its fsyncs (group commit).
 	dirSyncs sync.Map
-	// dataSync is the group commit of the temporary files' contents (see
-	// writeTemp).
+	// dataSync is the group commit of the new files' contents (see
+	// syncFile).
 	dataSync *groupSync
+	// namedTemps makes PutOnce use named temporary files even where
+	// O_TMPFILE works (tests of that path).
+	namedTemps bool
 	// tmpSeq and tmpReady pick and remember the temporary directories.
 	tmpSeq   atomic.Uint64
 	tmpReady sync.Map

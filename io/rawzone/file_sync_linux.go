@@ -59,7 +59,7 @@ func (s *FileStore) syncFile(f *os.File) error {
 // /proc/self/fd; linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH),
 // get linkTemp.
 func (s *FileStore) linkNew(dir, dst string, data []byte) error {
-	if !procFDs() {
+	if s.namedTemps || !procFDs() {
 		return s.linkTemp(dst, data)
 	}
 	f, err := os.OpenFile(dir, unix.O_TMPFILE|os.O_WRONLY, 0o444)

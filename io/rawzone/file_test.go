@@ -21,6 +21,28 @@ func TestFileStoreContract(t *testing.T) {
 	})
 }
 
+// TestFileStoreContractWithNamedTemporaryFiles runs the contract over the
+// path of systems without O_TMPFILE (or /proc): a named temporary file,
+// linked, then removed; it must leave none behind.
+func TestFileStoreContractWithNamedTemporaryFiles(t *testing.T) {
+	rawzonetest.Run(t, func(t *testing.T) rawzone.Store {
+		t.Helper()
+		return rawzone.NewFileStoreNamedTemps(t, filepath.Join(t.TempDir(), "raw"))
+	})
+	dir := t.TempDir()
+	s := rawzone.NewFileStoreNamedTemps(t, dir)
+	if err := s.PutOnce(t.Context(), "a/b.json", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	temps, err := filepath.Glob(filepath.Join(dir, ".tmp", "*", ".tmp-*"))
+	if err != nil || len(temps) != 0 {
+		t.Errorf("temporary files left: %q (%v)", temps, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tmp")); err != nil {
+		t.Errorf("the named-temporary path was not taken: no .tmp directory (%v)", err)
+	}
+}
+
 func TestOpenFileRejectsURIsThatAreNotAbsoluteDirectories(t *testing.T) {
 	for _, uri := range []string{
 		"file:relative/dir",
