@@ -18,8 +18,8 @@ import (
 // with about 1,000 events/s on the bench machine. Instead the writers
 // share syncfs(2) of the file system (group commit, see groupSync): one
 // call writes back every file written since the previous one, their
-// inodes, and flushes; the same machine then took about 1,600 events/s
-// (README, "Webhook receiver"). The price: syncfs also writes back other
+// inodes, and flushes; the same machine, same afternoon, then took about
+// 1,400-1,600 events/s (README, "Webhook receiver"). The price: syncfs also writes back other
 // processes' dirty data on that file system, so a receiver host should
 // keep its raw zone on a file system of its own.
 //
