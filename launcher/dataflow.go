@@ -261,17 +261,14 @@ func cmdLaunch(ctx context.Context, args []string) int {
 }
 
 // launchSpec is the spec of the one job a launch of cfg submits: the
-// webhook run's for --source=webhook (pipeline.RunWebhook), the sweep's
-// over the last pipeline.SweepSpan for --source=sweep (pipeline.Sweep,
-// checking the webhook source's events), else the pull's run.
+// sweep's over the last pipeline.SweepSpan for --source=sweep, else as
+// `settle run` with that source (dryRunSpec.jobSpec).
 func launchSpec(cfg pipeline.Config, now time.Time) pipeline.JobSpec {
-	switch cfg.Source {
-	case pipeline.WebhookSource:
-		return pipeline.NewWebhookJobSpec(cfg, now)
-	case pipeline.SweepSource:
-		return pipeline.NewSweepJobSpec(cfg, pipeline.SweepSpan, now)
+	job := dryRunSpec{Kind: pipeline.KindRun}
+	if cfg.Source == pipeline.SweepSource {
+		job.SweepSpan = pipeline.SweepSpan
 	}
-	return pipeline.NewJobSpec(cfg, pipeline.KindRun, time.Time{}, time.Time{}, now)
+	return job.jobSpec(cfg, now)
 }
 
 // launchJob resolves the run's configuration and its job's Dataflow

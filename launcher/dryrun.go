@@ -43,19 +43,26 @@ func (s dryRunSpec) source(cfg pipeline.Config) string {
 	return cfg.Source
 }
 
+// jobSpec is the spec of the command's one job: the sweep's when
+// SweepSpan is set (`settle sweep`), the webhook run's for a run of the
+// webhook source (`settle run --source=webhook`), else the pull's run or
+// replay. `settle launch` builds its job here too.
+func (s dryRunSpec) jobSpec(cfg pipeline.Config, now time.Time) pipeline.JobSpec {
+	switch {
+	case s.SweepSpan > 0:
+		return pipeline.NewSweepJobSpec(cfg, s.SweepSpan, now)
+	case s.Kind == pipeline.KindRun && cfg.Source == pipeline.WebhookSource:
+		return pipeline.NewWebhookJobSpec(cfg, now)
+	}
+	return pipeline.NewJobSpec(cfg, s.Kind, s.From, s.To, now)
+}
+
 // dryRunPipelines builds the Dataflow jobs of spec without touching a back
 // end: the one job of a run or a replay, or the ingest and a process job
 // of a redrive (over [from, to), an hour before now when unset).
 func dryRunPipelines(cfg pipeline.Config, spec dryRunSpec, now time.Time) ([]string, []*beam.Pipeline) {
 	if spec.Kind != pipeline.KindRedrive {
-		js := pipeline.NewJobSpec(cfg, spec.Kind, spec.From, spec.To, now)
-		switch {
-		case spec.SweepSpan > 0:
-			js = pipeline.NewSweepJobSpec(cfg, spec.SweepSpan, now) // `settle sweep`
-		case spec.Kind == pipeline.KindRun && cfg.Source == pipeline.WebhookSource:
-			js = pipeline.NewWebhookJobSpec(cfg, now) // `settle run --source=webhook`
-		}
-		p, _ := pipeline.JobPipeline(js)
+		p, _ := pipeline.JobPipeline(spec.jobSpec(cfg, now))
 		return []string{spec.Kind}, []*beam.Pipeline{p}
 	}
 	from, to := cfg.From, cfg.To
