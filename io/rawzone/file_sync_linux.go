@@ -3,7 +3,9 @@ package rawzone
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -35,26 +37,31 @@ func (s *FileStore) syncFile(f *os.File) error {
 	if err != nil {
 		return fmt.Errorf("syncing file: %w", err)
 	}
-	call := func(op func(fd int) error) error {
-		var opErr error
-		if err := rc.Control(func(fd uintptr) { opErr = op(int(fd)) }); err != nil {
-			return err
-		}
-		return opErr
+	var syncErr error
+	if err := rc.Control(func(fd uintptr) { syncErr = s.syncFD(int(fd)) }); err != nil {
+		return fmt.Errorf("syncing file: %w", err)
 	}
-	if err := s.dataSync.run(func() error { return call(unix.Syncfs) }); err != nil {
+	return syncErr
+}
+
+// syncFD is syncFile of a raw descriptor.
+func (s *FileStore) syncFD(fd int) error {
+	if err := s.dataSync.run(func() error { return unix.Syncfs(fd) }); err != nil {
 		return fmt.Errorf("syncing file system: %w", err)
 	}
 	const all = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-	if err := call(func(fd int) error { return unix.SyncFileRange(fd, 0, 0, all) }); err != nil {
+	if err := unix.SyncFileRange(fd, 0, 0, all); err != nil {
 		return fmt.Errorf("syncing file: %w", err)
 	}
 	return nil
 }
 
 // linkNew writes data to a file without a name (O_TMPFILE) in dir, makes
-// it durable and links it to dst: no temporary name is created, synced or
-// removed, and a crash leaves nothing behind. File systems without
+// it durable and links it to dst, which must be in dir: no temporary name
+// is created, synced or removed, and a crash leaves nothing behind. Both
+// the creation and the link are relative to dir kept open (dirFDs), and
+// the file is a bare descriptor: an *os.File would also try, and fail, to
+// register each file with the network poller. File systems without
 // O_TMPFILE, and systems without /proc (the unnamed file is linked through
 // /proc/self/fd; linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH),
 // get linkTemp.
@@ -62,32 +69,45 @@ func (s *FileStore) linkNew(dir, dst string, data []byte) error {
 	if s.namedTemps || !procFDs() {
 		return s.linkTemp(dst, data)
 	}
-	f, err := os.OpenFile(dir, unix.O_TMPFILE|os.O_WRONLY, 0o444)
+	d, err := s.dirs.acquire(dir)
+	if err != nil {
+		return err
+	}
+	defer s.dirs.release(d)
+	fd, err := unix.Openat(d.fd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 			return s.linkTemp(dst, data)
 		}
-		return fmt.Errorf("creating file: %w", err)
+		return fmt.Errorf("creating file in %s: %w", dir, err)
 	}
-	defer f.Close()
-	if _, err := f.Write(data); err != nil {
+	defer unix.Close(fd)
+	if err := writeAll(fd, data); err != nil {
 		return fmt.Errorf("writing file: %w", err)
 	}
-	if err := s.syncFile(f); err != nil {
+	if err := s.syncFD(fd); err != nil {
 		return err
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
+	if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), d.fd, filepath.Base(dst), unix.AT_SYMLINK_FOLLOW); err != nil {
+		return &os.LinkError{Op: "link", Old: "(unnamed)", New: dst, Err: err}
 	}
-	var linkErr error
-	if err := rc.Control(func(fd uintptr) {
-		linkErr = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(fd)), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
-	}); err != nil {
-		return err
-	}
-	if linkErr != nil {
-		return &os.LinkError{Op: "link", Old: "(unnamed)", New: dst, Err: linkErr}
+	return nil
+}
+
+// writeAll writes data to fd, a regular file, whole.
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		data = data[n:]
 	}
 	return nil
 }
