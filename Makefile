@@ -51,7 +51,7 @@ test-property:
 ## bench-webhook: the webhook receiver (bin/settle webhook serve, local raw
 ## zone) under an open-loop load of signed events; prints events/s and the
 ## ack latency p50/p90/p99/max measured from each event's scheduled send time.
-WEBHOOK_RATE ?= 2200
+WEBHOOK_RATE ?= 2000
 WEBHOOK_DURATION ?= 20s
 bench-webhook: build
 	$(GO) run ./testing/benchwebhook --bin $(BIN) --rate $(WEBHOOK_RATE) --duration $(WEBHOOK_DURATION)
