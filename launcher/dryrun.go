@@ -44,15 +44,17 @@ func (s dryRunSpec) source(cfg pipeline.Config) string {
 }
 
 // jobSpec is the spec of the command's one job: the sweep's when
-// SweepSpan is set (`settle sweep`), the webhook run's for a run of the
-// webhook source (`settle run --source=webhook`), else the pull's run or
-// replay. `settle launch` builds its job here too.
+// SweepSpan is set (`settle sweep`), the webhook channel's for a run or a
+// replay of the webhook source (`settle run|replay --source=webhook`),
+// else the pull's run or replay. `settle launch` builds its job here too.
 func (s dryRunSpec) jobSpec(cfg pipeline.Config, now time.Time) pipeline.JobSpec {
 	switch {
 	case s.SweepSpan > 0:
 		return pipeline.NewSweepJobSpec(cfg, s.SweepSpan, now)
 	case s.Kind == pipeline.KindRun && cfg.Source == pipeline.WebhookSource:
 		return pipeline.NewWebhookJobSpec(cfg, now)
+	case s.Kind == pipeline.KindReplay && cfg.Source == pipeline.WebhookSource:
+		return pipeline.NewWebhookReplayJobSpec(cfg, s.From, s.To, now)
 	}
 	return pipeline.NewJobSpec(cfg, s.Kind, s.From, s.To, now)
 }

@@ -106,13 +106,19 @@ func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 		// jobName is the Dataflow job's name; extra, steps beyond the run's.
 		jobName string
 		extra   []string
+		// source, when set, is --source; a webhook job has no ingest.
+		source string
 	}{
-		{"a scheduled run", dryRunSpec{Kind: pipeline.KindRun}, "settle-settlements", nil},
-		{"a replay of a day", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(24 * time.Hour)}, "settle-settlements", nil},
-		{"a replay of 21 days", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(21 * 24 * time.Hour)}, "settle-settlements", nil},
+		{"a scheduled run", dryRunSpec{Kind: pipeline.KindRun}, "settle-settlements", nil, ""},
+		{"a replay of a day", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(24 * time.Hour)}, "settle-settlements", nil, ""},
+		{"a replay of 21 days", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(21 * 24 * time.Hour)}, "settle-settlements", nil, ""},
 		// `settle sweep --runner=dataflow`: its own name, so it never
 		// refuses or is refused by the pull's run; the webhook check last.
-		{"a sweep", dryRunSpec{Kind: pipeline.KindRun, SweepSpan: pipeline.SweepSpan}, "settle-sweep", []string{"checkWebhooksFn"}},
+		{"a sweep", dryRunSpec{Kind: pipeline.KindRun, SweepSpan: pipeline.SweepSpan}, "settle-sweep", []string{"checkWebhooksFn"}, ""},
+		// `settle replay --source=webhook`: the webhook channel's job over
+		// those hours of receipt, no vendor stage.
+		{"a replay of webhook hours", dryRunSpec{Kind: pipeline.KindReplay, From: day, To: day.Add(48 * time.Hour)}, "settle-webhook",
+			[]string{`"channel":"webhook"`, `"kind":"replay"`}, pipeline.WebhookSource},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +133,9 @@ func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 			cfg.Warehouse = "bigquery://settle-test/settlements"
 			cfg.From = day
 			cfg.To = day.Add(3 * time.Hour)
+			if tt.source != "" {
+				cfg.Source = tt.source
+			}
 
 			done, err := useDataflow(t.Context(), d, "settle-test", &cfg, tt.job)
 			if err != nil {
@@ -176,8 +185,18 @@ func TestDryRunTranslatesOneBatchJob(t *testing.T) {
 				t.Errorf("worker pools = %+v, want one with at most %d workers", job.Environment.WorkerPools, d.MaxWorkers)
 			}
 			model := withDecodedPayloads(models[0])
-			for _, w := range append([]string{"pipeline.Job", "planFn", "beam:requirement:pardo:splittable_dofn:v1", "vendorapi.readPagesFn",
-				"objectsFn", "beam:transform:combine_per_key:v1", "pipeline.Process", "landFn"}, tt.extra...) {
+			steps := []string{"pipeline.Job", "planFn", "objectsFn", "beam:transform:combine_per_key:v1", "pipeline.Process", "landFn"}
+			ingest := []string{"beam:requirement:pardo:splittable_dofn:v1", "vendorapi.readPagesFn"}
+			if tt.source == pipeline.WebhookSource {
+				for _, w := range ingest {
+					if strings.Contains(model, w) {
+						t.Errorf("the webhook job's graph has %q: it must not call the vendor", w)
+					}
+				}
+			} else {
+				steps = append(steps, ingest...)
+			}
+			for _, w := range append(steps, tt.extra...) {
 				if !strings.Contains(model, w) {
 					t.Errorf("the job's graph lacks %q", w)
 				}

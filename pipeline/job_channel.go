@@ -5,10 +5,11 @@ package pipeline
 //
 //   - ChannelWebhook: planFn resolves the hours of receipt as RunWebhook
 //     does (webhookRange: the watermark, or --from/--to, up to the last
-//     hour past WebhookGrace), the job has no ingest stage (no vendor
+//     hour past WebhookGrace), or a replay's as ReplayWebhook does, the job has no ingest stage (no vendor
 //     call), objectsFn lists the event objects of those hours
-//     (webhookObjects), landFn lands them without the volume gate and
-//     moves the source's watermark to the end of the range. Processing
+//     (webhookObjects), landFn lands them without the volume gate and,
+//     after a run (not a replay), moves the source's watermark to the end
+//     of the range. Processing
 //     reads only the raw objects: it tells an event from a page by the
 //     object's name, as on a host.
 //
@@ -56,6 +57,15 @@ func NewWebhookJobSpec(cfg Config, now time.Time) JobSpec {
 	return spec
 }
 
+// NewWebhookReplayJobSpec returns the spec of the one job of a replay of
+// the webhook events received in the hours that overlap [from, to)
+// (ReplayWebhook's replay).
+func NewWebhookReplayJobSpec(cfg Config, from, to, now time.Time) JobSpec {
+	spec := NewJobSpec(cfg, KindReplay, from, to, now)
+	spec.Channel = ChannelWebhook
+	return spec
+}
+
 // NewSweepJobSpec returns the spec of the one job of a sweep over the last
 // span before now (cfg.From, when set, overrides span). cfg.Source names
 // the receiver's source to check (WebhookSource when it is empty or
@@ -76,6 +86,18 @@ func RunWebhookJob(ctx context.Context, cfg Config, opts Options) (Summary, erro
 		return Summary{}, err
 	}
 	return runJob(ctx, opts, NewWebhookJobSpec(cfg, opts.Now()))
+}
+
+// ReplayWebhookJob is ReplayWebhook as one job on cfg.Runner.
+func ReplayWebhookJob(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
+	opts = opts.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Summary{}, err
+	}
+	if !from.Before(to) {
+		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
+	}
+	return runJob(ctx, opts, NewWebhookReplayJobSpec(cfg, from, to, opts.Now()))
 }
 
 // RunSweepJob is Sweep as one job on cfg.Runner: it waits for the job and
@@ -135,17 +157,25 @@ func ingestPages(s beam.Scope, spec JobSpec, plan beam.PCollection) beam.PCollec
 		beam.Reshuffle(s, beam.ParDo(s, &tasksFn{Source: spec.Config.Source}, plan)))
 }
 
-// webhookPlan resolves a webhook run's hours of receipt, as RunWebhook
-// does. The plan has no windows and no epoch: nothing to fetch.
+// webhookPlan resolves the hours of receipt of a webhook run, as
+// RunWebhook does, or of a replay, as ReplayWebhook does. The plan has no
+// windows and no epoch: nothing to fetch.
 func webhookPlan(ctx context.Context, spec JobSpec, b *backends) (JobPlan, error) {
-	if spec.Kind != KindRun {
-		return JobPlan{}, fmt.Errorf("one-job webhook run of kind %q: want %s", spec.Kind, KindRun)
+	switch spec.Kind {
+	case KindRun:
+		from, to, err := webhookRange(ctx, spec.Config, b.cursors, spec.started())
+		if err != nil {
+			return JobPlan{}, err
+		}
+		return JobPlan{FromNano: from.UnixNano(), ToNano: to.UnixNano()}, nil
+	case KindReplay:
+		if spec.FromNano >= spec.ToNano {
+			return JobPlan{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", time.Unix(0, spec.FromNano).UTC().Format(time.RFC3339Nano),
+				time.Unix(0, spec.ToNano).UTC().Format(time.RFC3339Nano), ErrInvalidRange)
+		}
+		return JobPlan{FromNano: spec.FromNano, ToNano: spec.ToNano}, nil
 	}
-	from, to, err := webhookRange(ctx, spec.Config, b.cursors, spec.started())
-	if err != nil {
-		return JobPlan{}, err
-	}
-	return JobPlan{FromNano: from.UnixNano(), ToNano: to.UnixNano()}, nil
+	return JobPlan{}, fmt.Errorf("one-job webhook run of kind %q: want %s or %s", spec.Kind, KindRun, KindReplay)
 }
 
 // jobObjects returns the raw objects the job processes: a webhook run's

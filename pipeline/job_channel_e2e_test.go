@@ -62,6 +62,21 @@ func TestOneJobWebhookRunMatchesTheHostRun(t *testing.T) {
 	if again.Promoted != 0 || !again.From.Equal(got.To) || !again.To.Equal(got.To) {
 		t.Errorf("second webhook job [%s, %s) promoted %d, want the empty range at %s and 0", again.From, again.To, again.Promoted, got.To)
 	}
+
+	// A replay of those hours as one job (settle replay --source=webhook
+	// on Dataflow), into an empty warehouse over a copy of the raw zone,
+	// lands the same warehouse and never moves the watermark.
+	replay := copyRawZone(t, host)
+	rep, err := pipeline.ReplayWebhookJob(t.Context(), replay, opts, want.From, want.To)
+	if err != nil {
+		t.Fatalf("ReplayWebhookJob: %v (summary %+v)", err, rep)
+	}
+	if rep.Kind != pipeline.KindReplay || rep.Outcome != warehouse.OutcomePromoted || rep.Promoted != want.Promoted ||
+		!rep.From.Equal(want.From) || !rep.To.Equal(want.To) {
+		t.Errorf("webhook replay job: %s %s [%s, %s) promoted %d; want a promoted replay of [%s, %s) promoting %d",
+			rep.Kind, rep.Outcome, rep.From, rep.To, rep.Promoted, want.From, want.To, want.Promoted)
+	}
+	checkJobLikeHost(t, host, replay, e.sim.Truth(), pipeline.WebhookSource, time.Time{})
 }
 
 // TestOneJobSweepMatchesTheHostSweep: the push loses every seventh event;

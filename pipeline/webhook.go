@@ -62,8 +62,12 @@ func RunWebhook(ctx context.Context, cfg Config, opts Options) (Summary, error) 
 }
 
 // ReplayWebhook reprocesses the webhook events received in the hours that
-// overlap [from, to). It never moves the watermark.
+// overlap [from, to). It never moves the watermark. On Dataflow the
+// replay is one job (ReplayWebhookJob).
 func ReplayWebhook(ctx context.Context, cfg Config, opts Options, from, to time.Time) (Summary, error) {
+	if cfg.Runner == "dataflow" {
+		return ReplayWebhookJob(ctx, cfg, opts, from, to)
+	}
 	opts = opts.withDefaults()
 	if !from.Before(to) {
 		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
