@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 func init() { Register("file", openFile) }
@@ -52,12 +53,15 @@ type FileStore struct {
 	tmpReady sync.Map
 }
 
+// minSyncInterval spaces the group commits of a FileStore (see groupSync).
+const minSyncInterval = 2 * time.Millisecond
+
 // syncDirShared fsyncs dir, sharing the fsync with concurrent callers
 // (see groupSync).
 func (s *FileStore) syncDirShared(dir string) error {
 	v, ok := s.dirSyncs.Load(dir)
 	if !ok {
-		v, _ = s.dirSyncs.LoadOrStore(dir, newGroupSync())
+		v, _ = s.dirSyncs.LoadOrStore(dir, newGroupSync(minSyncInterval))
 	}
 	return v.(*groupSync).run(func() error { return syncDir(dir) })
 }
@@ -97,7 +101,7 @@ func NewFileStore(dir string) (*FileStore, error) {
 	if err := syncDir(filepath.Dir(root)); err != nil {
 		return nil, fmt.Errorf("creating raw zone directory: %w", err)
 	}
-	return &FileStore{root: root, dataSync: newGroupSync()}, nil
+	return &FileStore{root: root, dataSync: newGroupSync(minSyncInterval)}, nil
 }
 
 // NewFileStoreReadOnly opens the raw zone rooted at dir, an absolute path,

@@ -11,9 +11,16 @@ import (
 // TestGroupSyncCoversEveryCallerWithASyncStartedAfterIt checks groupSync's
 // promise under concurrency: when run returns, a sync that started after
 // the caller's write has finished, and its error is the one returned; and
-// concurrent callers share syncs.
+// concurrent callers share syncs; spaced syncs start at most once per
+// interval.
 func TestGroupSyncCoversEveryCallerWithASyncStartedAfterIt(t *testing.T) {
-	g := newGroupSync()
+	for _, interval := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run(interval.String(), func(t *testing.T) { testGroupSync(t, interval) })
+	}
+}
+
+func testGroupSync(t *testing.T, interval time.Duration) {
+	g := newGroupSync(interval)
 	var (
 		writes  atomic.Int64 // writes made so far
 		covered atomic.Int64 // writes covered by the last sync finished
@@ -36,6 +43,7 @@ func TestGroupSyncCoversEveryCallerWithASyncStartedAfterIt(t *testing.T) {
 		return nil
 	}
 	const callers, rounds = 64, 50
+	began := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for range callers {
@@ -56,10 +64,41 @@ func TestGroupSyncCoversEveryCallerWithASyncStartedAfterIt(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if elapsed := time.Since(began); interval > 0 && syncs.Load() > int64(elapsed/interval)+1 {
+		t.Errorf("%d syncs in %s: more than one per %s", syncs.Load(), elapsed, interval)
+	}
 	if n := syncs.Load(); n >= callers*rounds/2 {
 		t.Errorf("%d syncs for %d calls: concurrent callers did not share them", n, callers*rounds)
 	}
 	if failed.Load() == 0 {
 		t.Error("no caller saw a failed sync's error")
+	}
+}
+
+// TestGroupSyncDoesNotDelayACallerAfterAQuietSpell: the spacing only
+// holds syncs back under load; the first sync, and one an interval after
+// the previous, start at once (with an hour's interval a wait would show).
+func TestGroupSyncDoesNotDelayACallerAfterAQuietSpell(t *testing.T) {
+	g := newGroupSync(time.Hour)
+	syncs := 0
+	call := func() {
+		done := make(chan error, 1)
+		go func() { done <- g.run(func() error { syncs++; return nil }) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("run waited although no sync started within the interval")
+		}
+	}
+	call()
+	g.mu.Lock()
+	g.lastStart = g.lastStart.Add(-time.Hour) // an hour of quiet
+	g.mu.Unlock()
+	call()
+	if syncs != 2 {
+		t.Errorf("%d syncs, want 2", syncs)
 	}
 }
