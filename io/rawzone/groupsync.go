@@ -14,10 +14,13 @@ import (
 // of syncs grows with time, not with callers, and nothing is acknowledged
 // before a sync that started after its write has finished.
 //
-// minInterval spaces the syncs: a caller about to start one first waits
-// until minInterval has passed since the previous one started. A caller
-// that arrives in that wait joins the coming sync, so the wait only ever
-// adds callers to it; a caller alone, after a quiet spell, does not wait.
+// minInterval spaces the syncs under concurrency: a caller about to start
+// one, when others have called since the previous one started or that
+// one covered more than one caller, first waits until minInterval has
+// passed since that start. A caller that arrives in that wait joins the
+// coming sync, so the wait only ever adds callers to it; a caller alone
+// (one writer writing in sequence, or the first after a quiet spell) does
+// not wait, as there is no one to gather.
 // Why: each sync has a cost that does not depend on how many writes it
 // covers (syncfs walks the file system's inodes; every call queues its
 // own block requests and a device cache flush). Back to back they are
@@ -33,10 +36,15 @@ type groupSync struct {
 	cond        *sync.Cond
 	minInterval time.Duration
 	lastStart   time.Time
-	started     uint64 // syncs started
-	done        uint64 // number of the last sync finished
-	running     bool
-	err         error // of the last sync finished
+	arrivals    uint64 // calls of run so far
+	// arrivalsAtStart is arrivals when the last sync started; lastCovered
+	// the callers that arrived between the two last starts (the callers
+	// the last sync covered, apart from those the one before also did).
+	arrivalsAtStart, lastCovered uint64
+	started                      uint64 // syncs started
+	done                         uint64 // number of the last sync finished
+	running                      bool
+	err                          error // of the last sync finished
 }
 
 func newGroupSync(minInterval time.Duration) *groupSync {
@@ -51,12 +59,14 @@ func (g *groupSync) run(sync func() error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	want := g.started + 1
+	g.arrivals++
 	for g.done < want {
 		if g.running {
 			g.cond.Wait()
 			continue
 		}
-		if wait := time.Until(g.lastStart.Add(g.minInterval)); wait > 0 {
+		crowd := g.arrivals-g.arrivalsAtStart > 1 || g.lastCovered > 1
+		if wait := time.Until(g.lastStart.Add(g.minInterval)); crowd && wait > 0 {
 			// Another caller may start the sync meanwhile: it starts after
 			// this call, so it covers this caller too.
 			g.mu.Unlock()
@@ -66,7 +76,7 @@ func (g *groupSync) run(sync func() error) error {
 		}
 		g.running = true
 		g.started++
-		g.lastStart = time.Now()
+		g.lastStart, g.lastCovered, g.arrivalsAtStart = time.Now(), g.arrivals-g.arrivalsAtStart, g.arrivals
 		mine := g.started
 		g.mu.Unlock()
 		err := sync()
