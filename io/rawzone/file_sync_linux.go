@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -58,10 +57,12 @@ func (s *FileStore) syncFD(fd int) error {
 
 // linkNew writes data to a file without a name (O_TMPFILE) in dir, makes
 // it durable and links it to dst, which must be in dir: no temporary name
-// is created, synced or removed, and a crash leaves nothing behind. Both
-// the creation and the link are relative to dir kept open (dirFDs), and
-// the file is a bare descriptor: an *os.File would also try, and fail, to
-// register each file with the network poller. File systems without
+// is created, synced or removed, and a crash leaves nothing behind. The
+// file is a bare descriptor: an *os.File would also try, and fail, to
+// register each file with the network poller. (Keeping dir open and
+// working relative to it saved nothing measurable, and a descriptor
+// follows a directory that is moved away, while the name must land at
+// its path.) File systems without
 // O_TMPFILE, and systems without /proc (the unnamed file is linked through
 // /proc/self/fd; linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH),
 // get linkTemp.
@@ -69,12 +70,7 @@ func (s *FileStore) linkNew(dir, dst string, data []byte) error {
 	if s.namedTemps || !procFDs() {
 		return s.linkTemp(dst, data)
 	}
-	d, err := s.dirs.acquire(dir)
-	if err != nil {
-		return err
-	}
-	defer s.dirs.release(d)
-	fd, err := unix.Openat(d.fd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o444)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 			return s.linkTemp(dst, data)
@@ -88,7 +84,7 @@ func (s *FileStore) linkNew(dir, dst string, data []byte) error {
 	if err := s.syncFD(fd); err != nil {
 		return err
 	}
-	if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), d.fd, filepath.Base(dst), unix.AT_SYMLINK_FOLLOW); err != nil {
+	if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW); err != nil {
 		return &os.LinkError{Op: "link", Old: "(unnamed)", New: dst, Err: err}
 	}
 	return nil
