@@ -5,13 +5,13 @@ package pipeline
 //
 //   - ChannelWebhook: planFn resolves the hours of receipt as RunWebhook
 //     does (webhookRange: the watermark, or --from/--to, up to the last
-//     hour past WebhookGrace), or a replay's as ReplayWebhook does, the job has no ingest stage (no vendor
-//     call), objectsFn lists the event objects of those hours
-//     (webhookObjects), landFn lands them without the volume gate and,
-//     after a run (not a replay), moves the source's watermark to the end
-//     of the range. Processing
-//     reads only the raw objects: it tells an event from a page by the
-//     object's name, as on a host.
+//     hour past WebhookGrace), or a replay's as ReplayWebhook does; the
+//     job has no ingest stage (no vendor call), objectsFn lists the event
+//     objects of those hours (webhookObjects), landFn lands them without
+//     the volume gate and, after a run (not a replay), moves the source's
+//     watermark to the end of the range. Processing reads only the raw
+//     objects: it tells an event from a page by the object's name, as on
+//     a host.
 //
 //   - ChannelSweep: the pull's job under source SweepSource at SweepRate
 //     over the sweep's range (sweepConfig), then checkWebhooksFn runs
