@@ -62,10 +62,9 @@ func (s *FileStore) syncFD(fd int) error {
 // register each file with the network poller. (Keeping dir open and
 // working relative to it saved nothing measurable, and a descriptor
 // follows a directory that is moved away, while the name must land at
-// its path.) File systems without
-// O_TMPFILE, and systems without /proc (the unnamed file is linked through
-// /proc/self/fd; linkat's AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH),
-// get linkTemp.
+// its path.) File systems without O_TMPFILE, and systems without /proc
+// (the unnamed file is linked through /proc/self/fd; linkat's
+// AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH), get linkTemp.
 func (s *FileStore) linkNew(dir, dst string, data []byte) error {
 	if s.namedTemps || !procFDs() {
 		return s.linkTemp(dst, data)
