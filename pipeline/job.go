@@ -291,8 +291,8 @@ func (fn *planFn) plan(ctx context.Context, b *backends) (JobPlan, error) {
 		}
 	case KindReplay:
 		from, to := time.Unix(0, fn.Spec.FromNano).UTC(), time.Unix(0, fn.Spec.ToNano).UTC()
-		if !from.Before(to) {
-			return plan, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
+		if err := checkFromBeforeTo("replay", from, to); err != nil {
+			return plan, err
 		}
 		windows, err := replayWindows(ctx, cfg, b, from, to)
 		if err != nil {

@@ -94,8 +94,8 @@ func ReplayWebhookJob(ctx context.Context, cfg Config, opts Options, from, to ti
 	if err := cfg.Validate(); err != nil {
 		return Summary{}, err
 	}
-	if !from.Before(to) {
-		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
+	if err := checkFromBeforeTo("replay", from, to); err != nil {
+		return Summary{}, err
 	}
 	return runJob(ctx, opts, NewWebhookReplayJobSpec(cfg, from, to, opts.Now()))
 }
@@ -169,9 +169,8 @@ func webhookPlan(ctx context.Context, spec JobSpec, b *backends) (JobPlan, error
 		}
 		return JobPlan{FromNano: from.UnixNano(), ToNano: to.UnixNano()}, nil
 	case KindReplay:
-		if spec.FromNano >= spec.ToNano {
-			return JobPlan{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", time.Unix(0, spec.FromNano).UTC().Format(time.RFC3339Nano),
-				time.Unix(0, spec.ToNano).UTC().Format(time.RFC3339Nano), ErrInvalidRange)
+		if err := checkFromBeforeTo("replay", time.Unix(0, spec.FromNano), time.Unix(0, spec.ToNano)); err != nil {
+			return JobPlan{}, err
 		}
 		return JobPlan{FromNano: spec.FromNano, ToNano: spec.ToNano}, nil
 	}

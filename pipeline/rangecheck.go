@@ -62,6 +62,15 @@ func Range(ctx context.Context, cfg Config, cursors cursorstore.Store, now time.
 	return from, to, nil
 }
 
+// checkFromBeforeTo refuses an explicit range whose from is not before its
+// to (ErrInvalidRange); cmd names the command in the error.
+func checkFromBeforeTo(cmd string, from, to time.Time) error {
+	if from.Before(to) {
+		return nil
+	}
+	return fmt.Errorf("%s: --from %s is not before --to %s: %w", cmd, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), ErrInvalidRange)
+}
+
 // checkTo refuses an explicit cfg.To later than LatestTo (ErrInvalidRange),
 // naming the latest allowed value.
 func checkTo(cfg Config, now time.Time) error {

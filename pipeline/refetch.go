@@ -53,8 +53,8 @@ func Refetch(ctx context.Context, cfg Config, opts Options, from, to time.Time, 
 		ro.Plan = io.Discard
 	}
 	from, to = from.UTC(), to.UTC()
-	if !from.Before(to) {
-		return Summary{}, fmt.Errorf("refetch: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
+	if err := checkFromBeforeTo("refetch", from, to); err != nil {
+		return Summary{}, err
 	}
 	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindRefetch, func(*backends, time.Time) (time.Time, time.Time, error) {
 		return from, to, nil

@@ -69,8 +69,8 @@ func ReplayWebhook(ctx context.Context, cfg Config, opts Options, from, to time.
 		return ReplayWebhookJob(ctx, cfg, opts, from, to)
 	}
 	opts = opts.withDefaults()
-	if !from.Before(to) {
-		return Summary{}, fmt.Errorf("replay: --from %s is not before --to %s: %w", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), ErrInvalidRange)
+	if err := checkFromBeforeTo("replay", from, to); err != nil {
+		return Summary{}, err
 	}
 	ctx, b, sum, started, end, err := begin(ctx, cfg, opts, KindReplay, func(*backends, time.Time) (time.Time, time.Time, error) {
 		return from.UTC(), to.UTC(), nil
