@@ -27,9 +27,9 @@ import (
 // short and cover few writes: the webhook receiver at 2,000 events/s
 // made about 600 syncfs and 800 directory fsyncs a second, some 3 events
 // each, and that took a fifth of the machine's CPU. Spaced by 2 ms there
-// were 300 of each (about 6.5 events each); the machine went from 72 % to
-// 52 % busy and the receiver from saturating at 3,600 events/s to taking
-// 4,000 with a p99 of 35 ms (README, "Webhook receiver"). The price is at
+// were about 390 of each (5 events each); the machine went from 72-79 %
+// to 54-57 % busy and the receiver from saturating at 3,600 events/s to
+// taking 4,000 with a p99 of 35 ms (README, "Webhook receiver"). The price is at
 // most minInterval more latency per sync, under load only.
 type groupSync struct {
 	mu          sync.Mutex
